@@ -1,0 +1,52 @@
+# Emo7ion: `make demo` and `make test` do all set-up on a fresh machine (see README).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install demo test test-fast bench browser-deps migrate serve worker clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium for the Playwright browser tests (Playwright's own browser download is not used).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "Could not install chromium: browser tests will skip (or fail under CI)."; }
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: install migrate
+	$(PY) manage.py demo --host $(HOST) --port $(PORT)
+
+test: install browser-deps
+	@set -a; eval "$$($(PY) scripts/test_env.py)"; set +a; \
+	  $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	@set -a; eval "$$($(PY) scripts/test_env.py)"; set +a; \
+	  $(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+
+bench: install
+	@set -a; eval "$$($(PY) scripts/test_env.py)"; set +a; \
+	  $(PY) benchmarks/run_all.py
+
+serve: install
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+worker: install
+	$(PY) -m celery -A emo7ion_site worker -Q ml,default --pool=solo --concurrency=1 --loglevel=INFO
+
+clean:
+	rm -rf var/test-media var/test-db.sqlite3 var/celery

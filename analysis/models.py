@@ -1,0 +1,172 @@
+"""Projects, footage, analyses and their results."""
+from django.conf import settings
+from django.db import models
+
+from accounts.models import Organisation
+from ml.engine.labels import EMOTIONS
+
+
+class Project(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def footage_upload_to(instance: "Footage", filename: str) -> str:
+    # Organisation-scoped keys: one prefix per tenant makes retention and audits simple.
+    return f"org-{instance.project.organisation_id}/project-{instance.project_id}/footage/{filename}"
+
+
+class Footage(models.Model):
+    class Status(models.TextChoices):
+        UPLOADING = "uploading", "Uploading"
+        READY = "ready", "Ready"
+        REJECTED = "rejected", "Rejected"
+
+    class Kind(models.TextChoices):
+        VIDEO = "video", "Video"
+        IMAGE = "image", "Still image"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="footage")
+    original_name = models.CharField(max_length=255)
+    file = models.FileField(upload_to=footage_upload_to, max_length=500, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.VIDEO)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADING)
+    rejection_reason = models.TextField(blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    frame_count = models.IntegerField(null=True, blank=True)
+    width = models.IntegerField(null=True, blank=True)
+    height = models.IntegerField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    file_deleted_at = models.DateTimeField(null=True, blank=True, help_text="Raw file removed by retention policy.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "footage"
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class Analysis(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    footage = models.ForeignKey(Footage, on_delete=models.CASCADE, related_name="analyses")
+    model_version = models.ForeignKey("ml.ModelVersion", on_delete=models.PROTECT, related_name="analyses")
+    detector = models.CharField(max_length=16, default="haar")
+    sample_fps = models.FloatField(default=2.0)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    segment_count = models.IntegerField(default=0)
+    segments_done = models.IntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "analyses"
+
+    def __str__(self) -> str:
+        return f"Analysis {self.pk} of {self.footage}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class AnalysisSegment(models.Model):
+    """Per-segment bookkeeping for the fan-out: one row per time slice of the footage."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="segments")
+    index = models.IntegerField()
+    t_start = models.FloatField()
+    t_end = models.FloatField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.IntegerField(default=0)
+    frames_analysed = models.IntegerField(default=0)
+    faces_detected = models.IntegerField(default=0)
+    wall_time_s = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["analysis", "index"]
+        constraints = [models.UniqueConstraint(fields=["analysis", "index"], name="one_row_per_segment")]
+
+
+class FaceObservation(models.Model):
+    """One face in one sampled frame: where, how sure, and the seven emotion probabilities."""
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="observations")
+    segment_index = models.IntegerField(db_index=True)
+    t = models.FloatField(help_text="seconds from the start of the footage")
+    frame_index = models.IntegerField()
+    track_id = models.IntegerField(help_text="face track within this footage; never an identity")
+    x = models.IntegerField()
+    y = models.IntegerField()
+    w = models.IntegerField()
+    h = models.IntegerField()
+    detector_score = models.FloatField()
+    p_angry = models.FloatField()
+    p_disgust = models.FloatField()
+    p_fear = models.FloatField()
+    p_happy = models.FloatField()
+    p_sad = models.FloatField()
+    p_surprise = models.FloatField()
+    p_neutral = models.FloatField()
+    top_emotion = models.CharField(max_length=10, choices=[(e, e) for e in EMOTIONS], db_index=True)
+
+    PROB_FIELDS = tuple(f"p_{e}" for e in EMOTIONS)
+
+    class Meta:
+        ordering = ["analysis", "t", "track_id"]
+        indexes = [models.Index(fields=["analysis", "t"]), models.Index(fields=["analysis", "track_id"])]
+
+
+class TimelineBucket(models.Model):
+    """Aggregate over a fixed time window: counts and mean probabilities per emotion."""
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="buckets")
+    index = models.IntegerField()
+    t_start = models.FloatField()
+    t_end = models.FloatField()
+    frames = models.IntegerField(default=0)
+    faces = models.IntegerField(default=0, help_text="face observations in the window")
+    mean_faces_per_frame = models.FloatField(default=0.0)
+    unique_tracks = models.IntegerField(default=0)
+    emotion_counts = models.JSONField(default=dict)   # top-emotion counts per label
+    emotion_shares = models.JSONField(default=dict)   # top-emotion shares per label (0..1)
+    mean_probabilities = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["analysis", "index"]
+        constraints = [models.UniqueConstraint(fields=["analysis", "index"], name="one_bucket_per_index")]

@@ -1,0 +1,141 @@
+"""The emotion classifier: a Keras `.keras` file plus a JSON metadata file beside it.
+
+The pipeline depends only on the metadata (labels, input size, preprocessing), never on
+which network is inside. Inference is batched across faces from many frames.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelFileError
+from .labels import EMOTIONS
+
+METADATA_FORMAT = 1
+PREPROCESSING = {"colour": "grey", "input": "uint8 0-255, HxW = input_size; the model rescales itself",
+                 "face_crop": "detector box padded as FER2013 (see ml.engine.faces)"}
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def metadata_path_for(model_path: str | Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def write_metadata(model_path: str | Path, *, version: str, architecture: str, training: dict,
+                   metrics: dict, labels: tuple[str, ...] = EMOTIONS, input_size: int = 48) -> Path:
+    meta = {
+        "format": METADATA_FORMAT,
+        "version": version,
+        "labels": list(labels),
+        "input_size": input_size,
+        "preprocessing": PREPROCESSING,
+        "architecture": architecture,
+        "training": training,
+        "metrics": metrics,
+        "sha256": sha256_of(model_path),
+    }
+    path = metadata_path_for(model_path)
+    path.write_text(json.dumps(meta, indent=1))
+    return path
+
+
+def read_metadata(model_path: str | Path) -> dict:
+    model_path = Path(model_path)
+    meta_path = metadata_path_for(model_path)
+    if not model_path.is_file():
+        raise ModelFileError(f"Model file {model_path} does not exist")
+    if not meta_path.is_file():
+        raise ModelFileError(f"Model metadata {meta_path.name} is missing beside {model_path.name}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"Model metadata {meta_path.name} is not valid JSON") from exc
+    for key in ("labels", "input_size", "sha256"):
+        if key not in meta:
+            raise ModelFileError(f"Model metadata {meta_path.name} lacks '{key}'")
+    return meta
+
+
+class EmotionClassifier:
+    """Loads a model once; `predict_proba(faces)` takes (N, S, S) uint8 grey faces."""
+
+    def __init__(self, model_path: str | Path, *, precision: str = "float32", tta_flip: bool = False,
+                 verify_sha256: bool = True):
+        self.model_path = Path(model_path)
+        self.metadata = read_metadata(self.model_path)
+        if verify_sha256 and sha256_of(self.model_path) != self.metadata["sha256"]:
+            raise ModelFileError(f"Model file {self.model_path.name} does not match the sha256 in its metadata "
+                                 "(corrupt or replaced)")
+        self.labels: list[str] = list(self.metadata["labels"])
+        self.input_size: int = int(self.metadata["input_size"])
+        self.sha256: str = self.metadata["sha256"]
+        self.tta_flip = tta_flip
+        self.precision = precision
+        self._model = self._load(precision)
+        self._lock = threading.Lock()
+        self._infer = None
+
+    def _load(self, precision: str):
+        import keras
+        try:
+            model = keras.models.load_model(self.model_path, compile=False)
+        except Exception as exc:  # keras raises many types for a bad archive
+            raise ModelFileError(f"Model file {self.model_path.name} could not be loaded: {exc}") from exc
+        if precision == "bfloat16":
+            def _bf16(layer):
+                config = layer.get_config()
+                # Keep the final softmax in float32 so probabilities stay well-formed.
+                if not isinstance(layer, keras.layers.InputLayer) and layer.name != model.layers[-1].name:
+                    config["dtype"] = "mixed_bfloat16"
+                return layer.__class__.from_config(config)
+            clone = keras.models.clone_model(model, clone_function=_bf16)
+            clone.set_weights(model.get_weights())
+            model = clone
+        out_dim = model.output_shape[-1]
+        if out_dim != len(self.labels):
+            raise ModelFileError(f"Model outputs {out_dim} classes but its metadata names {len(self.labels)}")
+        return model
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+        if self._infer is None:
+            model = self._model
+            self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return np.asarray(self._infer(tf.convert_to_tensor(batch)), dtype=np.float32)
+
+    def predict_proba(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        faces = np.asarray(faces)
+        if faces.ndim == 2:
+            faces = faces[None]
+        if faces.size == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        if faces.shape[1:3] != (self.input_size, self.input_size):
+            raise ValueError(f"Faces must be {self.input_size}x{self.input_size}, got {faces.shape[1:3]}")
+        x = faces.reshape(-1, self.input_size, self.input_size, 1).astype(np.float32)
+        out = []
+        with self._lock:  # one model, many threads: keep batches whole
+            for start in range(0, len(x), batch_size):
+                chunk = x[start:start + batch_size]
+                # Pad to a fixed batch so the traced function is reused, not retraced per size.
+                n = len(chunk)
+                if n < batch_size and len(x) > batch_size:
+                    chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), np.float32)])
+                probs = self._forward(chunk)[:n]
+                if self.tta_flip:
+                    probs = (probs + self._forward(chunk[:, :, ::-1, :].copy())[:n]) / 2
+                out.append(probs)
+        return np.concatenate(out)
+
+    def predict(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        return self.predict_proba(faces, batch_size).argmax(axis=1)

@@ -1,0 +1,127 @@
+"""Model registry, datasets, evaluations, bias audits and training runs."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Dataset(models.Model):
+    class Kind(models.TextChoices):
+        TRAINING = "training", "Training (labelled)"
+        AUDIT = "audit", "Audit (with group attributes)"
+
+    class Status(models.TextChoices):
+        READY = "ready", "Ready"
+        REJECTED = "rejected", "Rejected"
+
+    name = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TRAINING)
+    file = models.FileField(upload_to="datasets/", max_length=500, blank=True)
+    source_path = models.CharField(max_length=500, blank=True, help_text="A server-side path imported in place")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
+    error = models.TextField(blank=True)
+    format = models.CharField(max_length=20, blank=True)   # class_folders | fer_csv | manifest
+    content_hash = models.CharField(max_length=64, blank=True)
+    n_images = models.IntegerField(default=0)
+    labelled = models.BooleanField(default=True)
+    class_counts = models.JSONField(default=dict, blank=True)
+    split_counts = models.JSONField(default=dict, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)  # attribute -> {group: count}
+    skipped_labels = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    file = models.CharField(max_length=500, help_text="Path of the .keras file (metadata JSON beside it)")
+    sha256 = models.CharField(max_length=64)
+    architecture = models.CharField(max_length=40, blank=True)
+    labels = models.JSONField(default=list)
+    metadata = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)   # validation metrics from training
+    is_active = models.BooleanField(default=False)
+    is_default_shipped = models.BooleanField(default=False)
+    training_dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True),
+                                               name="exactly_one_active_model_version")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelActivation(models.Model):
+    """Who activated (or rolled back to) which version, and when."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="activations")
+    previous = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    is_rollback = models.BooleanField(default=False)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class _Job(models.Model):
+    status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+
+class Evaluation(_Job):
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="evaluations")
+    data_path = models.CharField(max_length=500, blank=True)
+    split = models.CharField(max_length=10, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+
+
+class BiasAudit(_Job):
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="bias_audits")
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="bias_audits")
+    data_path = models.CharField(max_length=500, blank=True)
+    attributes = models.JSONField(default=list, blank=True)
+    gap_threshold = models.FloatField(default=0.10)
+    ratio_threshold = models.FloatField(default=0.80)
+    result = models.JSONField(default=dict, blank=True)
+    verdict = models.CharField(max_length=20, blank=True)  # pass | flagged
+
+
+class TrainingRun(_Job):
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_runs")
+    config = models.JSONField(default=dict)
+    history = models.JSONField(default=list, blank=True)
+    log = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="training_runs")
