@@ -163,6 +163,7 @@ def start_worker(transactional_db, settings):
     def _start(extra_env: dict | None = None, queues: str = "ml,default") -> subprocess.Popen:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "emo7ion_site.settings.test",
                "DATABASE_URL": _database_url_of_test_db(), "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+               "TEST_TAG": settings.TEST_TAG,
                "MEDIA_ROOT": str(settings.MEDIA_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
         env.update({k: v for k, v in (extra_env or {}).items() if k.isupper()})
         log = open(ROOT / "var" / f"worker-{len(procs)}.log", "w")
