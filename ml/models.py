@@ -27,6 +27,11 @@ class Dataset(models.Model):
     split_counts = models.JSONField(default=dict, blank=True)
     attributes = models.JSONField(default=dict, blank=True)  # attribute -> {group: count}
     skipped_labels = models.JSONField(default=dict, blank=True)
+    # Files that are not decodable images, kept (when the importer was told to skip them) so the
+    # stats page says exactly what was left out.
+    unreadable_files = models.JSONField(default=list, blank=True)
+    # A few 48x48 faces per class as base64 PNG, made at import: the stats page never re-reads the set.
+    samples = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -103,7 +108,10 @@ class Evaluation(_Job):
     dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="evaluations")
     data_path = models.CharField(max_length=500, blank=True)
     split = models.CharField(max_length=10, blank=True)
+    tta = models.BooleanField(default=False, help_text="Horizontal-flip test-time augmentation")
+    faces = models.CharField(max_length=8, default="auto", help_text="auto | detect | whole")
     metrics = models.JSONField(default=dict, blank=True)
+    log = models.TextField(blank=True)
 
 
 class BiasAudit(_Job):
@@ -113,8 +121,12 @@ class BiasAudit(_Job):
     attributes = models.JSONField(default=list, blank=True)
     gap_threshold = models.FloatField(default=0.10)
     ratio_threshold = models.FloatField(default=0.80)
+    min_group_size = models.IntegerField(default=20)
+    faces = models.CharField(max_length=8, default="auto", help_text="auto | detect | whole")
+    detector = models.CharField(max_length=16, blank=True)
     result = models.JSONField(default=dict, blank=True)
     verdict = models.CharField(max_length=20, blank=True)  # pass | flagged
+    log = models.TextField(blank=True)
 
 
 class TrainingRun(_Job):
