@@ -14,6 +14,10 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
 
 
+# Path words under /accounts/organisations/ that an organisation's slug must not shadow.
+RESERVED_SLUGS = frozenset({"new"})
+
+
 class Organisation(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -33,7 +37,7 @@ class Organisation(models.Model):
         if not self.slug:
             base = slugify(self.name)[:70] or "org"
             slug, n = base, 1
-            while Organisation.objects.filter(slug=slug).exclude(pk=self.pk).exists():
+            while slug in RESERVED_SLUGS or Organisation.objects.filter(slug=slug).exclude(pk=self.pk).exists():
                 n += 1
                 slug = f"{base}-{n}"
             self.slug = slug
@@ -69,13 +73,30 @@ class Invitation(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="Withdrawn before anyone accepted it.")
 
     class Meta:
         ordering = ["-created_at"]
 
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Withdrawn"
+        EXPIRED = "expired", "Expired"
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at is not None:
+            return self.State.ACCEPTED
+        if self.revoked_at is not None:
+            return self.State.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.State.EXPIRED
+        return self.State.PENDING
+
     @property
     def is_usable(self) -> bool:
-        return self.accepted_at is None and self.expires_at > timezone.now()
+        return self.state == self.State.PENDING
 
     def __str__(self) -> str:
         return f"Invitation of {self.email} to {self.organisation}"

@@ -1,6 +1,7 @@
 """Tenancy fails closed: every organisation-owned queryset is narrowed here, in one place.
 
-`org_path` is the lookup from the model to its Organisation (e.g. "project__organisation").
+`org_path` is the lookup from the model to its Organisation (e.g. "project__organisation"), or
+"pk" when the queryset is of Organisation itself.
 Another organisation's object is a 404 (never a 403 that would confirm it exists); a visible
 object whose action the caller's role does not allow is a 403.
 """
@@ -21,8 +22,10 @@ def memberships_of(user) -> QuerySet[Membership]:
 
 
 def role_in(user, organisation_id: int) -> str | None:
-    m = memberships_of(user).filter(organisation_id=organisation_id).only("role").first()
-    return m.role if m else None
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return (Membership.objects.filter(user=user, organisation_id=organisation_id)
+            .values_list("role", flat=True).first())
 
 
 def scope_to_user(queryset: QuerySet, user, org_path: str = "organisation", action: str = VIEW) -> QuerySet:
@@ -33,6 +36,8 @@ def scope_to_user(queryset: QuerySet, user, org_path: str = "organisation", acti
 
 
 def organisation_id_of(obj, org_path: str) -> int:
+    if org_path in ("pk", "id"):  # the object is the Organisation itself
+        return obj.pk
     target = obj
     parts = org_path.split("__")
     for part in parts[:-1]:
