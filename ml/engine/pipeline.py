@@ -1,0 +1,333 @@
+"""The analysis pipeline, as pure functions: one time segment of footage in, observations out;
+then observations in, timeline buckets and a summary out.
+
+`analyse_segment` samples frames, detects faces, tracks them, crops them as FER2013 faces and
+classifies them in batches that span many frames (one `predict` per `batch_size` faces, not one
+per frame: that is what makes a CPU fast enough). It checks `should_cancel()` between batches (and
+every few frames when no faces are found) and reports progress as a fraction of the segment.
+
+It raises only for files it cannot open (`VideoReadError`); a file that stops decoding part way
+gives a result with `stopped_early` and a `warning`, and footage with no faces is a normal result.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .faces import crop_faces
+from .labels import EMOTIONS
+from .tracker import Box, IouTracker, stitch_tracks  # noqa: F401  (stitch_tracks is part of this module's API)
+from .video import iter_sampled_frames
+
+# Check cancellation at least this often (sampled frames) when frames have no faces to classify.
+CANCEL_CHECK_FRAMES = 16
+# Progress callbacks at most this often (seconds): callers write it to a database row.
+PROGRESS_INTERVAL_S = 1.0
+
+
+@dataclass
+class Observation:
+    t: float
+    frame_index: int
+    track_id: int
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+    probs: np.ndarray  # (7,) float32, in the classifier's label order
+
+    def top(self, labels: Sequence[str] = EMOTIONS) -> str:
+        return labels[int(np.argmax(self.probs))]
+
+
+@dataclass
+class SegmentResult:
+    observations: list[Observation] = field(default_factory=list)
+    frames_analysed: int = 0
+    faces_detected: int = 0
+    wall_time_s: float = 0.0
+    cancelled: bool = False
+    first_frame_boxes: dict[int, Box] = field(default_factory=dict)
+    last_frame_boxes: dict[int, Box] = field(default_factory=dict)
+    track_count: int = 0            # local track ids used: 0 .. track_count - 1
+    frame_times: list[float] = field(default_factory=list)  # t of every sampled frame, faces or not
+    stopped_early: bool = False     # the stream ended before t_end (truncated or corrupt file)
+    warning: str = ""
+    t_start: float = 0.0
+    t_end: float | None = None
+    labels: list[str] = field(default_factory=lambda: list(EMOTIONS))
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: decode, detect, classify
+
+    @property
+    def unique_faces(self) -> int:
+        return len({o.track_id for o in self.observations})
+
+
+@dataclass
+class _Pending:
+    frames: list[tuple[int, float, list, list[int]]] = field(default_factory=list)  # (index, t, boxes, ids)
+    crops: list[np.ndarray] = field(default_factory=list)
+    count: int = 0
+
+
+def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: float = 0.0,
+                    t_end: float | None = None, batch_size: int = 256,
+                    should_cancel: Callable[[], bool] | None = None,
+                    on_progress: Callable[[float], None] | None = None,
+                    tracker: IouTracker | None = None) -> SegmentResult:
+    """Analyse [t_start, t_end) of the footage at `path`. Track ids are local, starting at 0."""
+    started = time.perf_counter()
+    labels = list(getattr(classifier, "labels", EMOTIONS))
+    size = int(getattr(classifier, "input_size", 48))
+    tracker = tracker or IouTracker()
+    result = SegmentResult(t_start=float(t_start), t_end=t_end, labels=labels)
+    timings = {"decode": 0.0, "detect": 0.0, "classify": 0.0}
+    pending = _Pending()
+    span = None if t_end is None else max(1e-9, float(t_end) - float(t_start))
+    last_progress = [started]
+
+    def progress(t: float | None, force: bool = False) -> None:
+        if on_progress is None:
+            return
+        now = time.perf_counter()
+        if not force and now - last_progress[0] < PROGRESS_INTERVAL_S:
+            return
+        last_progress[0] = now
+        if t is None:
+            fraction = 1.0
+        elif span is not None:
+            fraction = min(1.0, max(0.0, (t - t_start) / span))
+        else:
+            end = frames.duration_s or 0.0
+            fraction = min(0.99, max(0.0, (t - t_start) / (end - t_start))) if end > t_start else 0.0
+        on_progress(fraction)
+
+    def flush() -> None:
+        if not pending.count:
+            return
+        t0 = time.perf_counter()
+        probs = np.asarray(classifier.predict_proba(np.stack(pending.crops), batch_size=batch_size), np.float32)
+        timings["classify"] += time.perf_counter() - t0
+        i = 0
+        for index, t, boxes, ids in pending.frames:
+            for box, tid in zip(boxes, ids):
+                result.observations.append(Observation(
+                    t=round(float(t), 4), frame_index=int(index), track_id=int(tid), x=int(box.x), y=int(box.y),
+                    w=int(box.w), h=int(box.h), score=round(float(box.score), 4), probs=probs[i]))
+                i += 1
+        pending.frames.clear()
+        pending.crops.clear()
+        pending.count = 0
+
+    def cancelled() -> bool:
+        if should_cancel is not None and should_cancel():
+            result.cancelled = True
+        return result.cancelled
+
+    frames = iter_sampled_frames(path, sample_fps, t_start, t_end)
+    frames_since_check = 0
+    t_decode = time.perf_counter()
+    for index, t, frame in frames:
+        timings["decode"] += time.perf_counter() - t_decode
+        t0 = time.perf_counter()
+        boxes = detector.detect(frame)
+        timings["detect"] += time.perf_counter() - t0
+        ids = tracker.update(boxes)
+        result.frames_analysed += 1
+        result.frame_times.append(round(float(t), 4))
+        result.faces_detected += len(boxes)
+        if boxes:
+            crops = crop_faces(frame, boxes, size=size)
+            pending.frames.append((index, t, boxes, ids))
+            pending.crops.extend(crops)
+            pending.count += len(boxes)
+        frames_since_check += 1
+        if pending.count >= batch_size:
+            flush()
+            frames_since_check = 0
+            if cancelled():
+                break
+            progress(t)
+        elif frames_since_check >= CANCEL_CHECK_FRAMES:
+            frames_since_check = 0
+            if cancelled():
+                break
+            progress(t)
+        t_decode = time.perf_counter()
+    if not result.cancelled:
+        flush()
+    else:
+        # Faces found after the last batch are dropped: a cancelled segment is not a result.
+        pending.frames.clear()
+    result.stopped_early = frames.stopped_early
+    result.warning = frames.message
+    result.track_count = tracker.track_count
+    result.first_frame_boxes, result.last_frame_boxes = tracker.boundary_boxes()
+    result.timings = {k: round(v, 4) for k, v in timings.items()}
+    result.wall_time_s = round(time.perf_counter() - started, 4)
+    if not result.cancelled:
+        progress(None, force=True)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation: observations -> timeline buckets and a summary.
+# Observations may be `Observation`s, objects or mappings with `probs` (or `p_<label>` fields),
+# `t` and `track_id` (e.g. FaceObservation rows with footage-wide track ids).
+
+
+def _get(obs: Any, name: str, default=None):
+    if isinstance(obs, Mapping):
+        return obs.get(name, default)
+    return getattr(obs, name, default)
+
+
+def _observation_arrays(observations: Iterable, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ts, tracks, probs = [], [], []
+    for obs in observations:
+        p = _get(obs, "probs")
+        if p is None:
+            p = [_get(obs, f"p_{label}", 0.0) for label in labels]
+        ts.append(float(_get(obs, "t")))
+        tracks.append(int(_get(obs, "track_id", -1)))
+        probs.append(np.asarray(p, np.float64))
+    if not ts:
+        return np.zeros(0), np.zeros(0, np.int64), np.zeros((0, len(labels)))
+    return np.asarray(ts), np.asarray(tracks, np.int64), np.vstack(probs)
+
+
+def _shares(counts: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
+    total = counts.sum()
+    return {label: (round(float(c / total), 4) if total else 0.0) for label, c in zip(labels, counts)}
+
+
+def bucket_count(duration_s: float, bucket_s: float) -> int:
+    return max(1, int(math.ceil(round(max(0.0, duration_s) / bucket_s, 9))))
+
+
+def aggregate_timeline(observations: Iterable, bucket_s: float, duration_s: float,
+                       labels: Sequence[str] = EMOTIONS, *, frame_times: Sequence[float] | None = None,
+                       sample_fps: float | None = None, fps: float | None = None) -> list[dict]:
+    """Fixed-width time buckets over [0, duration_s]: counts, shares and mean probabilities.
+
+    `frames` per bucket counts sampled frames, with or without faces. It comes from `frame_times`
+    (every sampled frame's t) when given, else from the sampling grid (`sample_fps`, capped by the
+    footage's `fps`), else it counts only the frames in which a face was seen.
+    `emotion_shares` are each label's share of the faces whose most probable emotion it is.
+    """
+    if not bucket_s or bucket_s <= 0:
+        raise ValueError(f"bucket_s must be positive, got {bucket_s!r}")
+    labels = list(labels)
+    duration_s = max(0.0, float(duration_s or 0.0))
+    n = bucket_count(duration_s, bucket_s)
+    ts, tracks, probs = _observation_arrays(observations, labels)
+    which = np.clip((ts // bucket_s).astype(np.int64), 0, n - 1) if len(ts) else np.zeros(0, np.int64)
+    top = probs.argmax(axis=1) if len(ts) else np.zeros(0, np.int64)
+
+    if frame_times is not None:
+        ft = np.asarray(list(frame_times), np.float64)
+        frames_per_bucket = np.bincount(np.clip((ft // bucket_s).astype(np.int64), 0, n - 1), minlength=n) \
+            if len(ft) else np.zeros(n, np.int64)
+    elif sample_fps:
+        rate = min(float(sample_fps), float(fps)) if fps else float(sample_fps)
+        # A still image (duration 0) is one frame at t = 0.
+        count = int(math.floor(duration_s * rate - 1e-9)) + 1 if duration_s else 1
+        grid = np.arange(count) / rate
+        frames_per_bucket = np.bincount(np.clip((grid // bucket_s).astype(np.int64), 0, n - 1), minlength=n)
+    else:
+        frames_per_bucket = np.zeros(n, np.int64)
+        for b in range(n):
+            frames_per_bucket[b] = len(np.unique(ts[which == b]))
+
+    buckets = []
+    for b in range(n):
+        sel = which == b
+        faces = int(sel.sum())
+        counts = np.bincount(top[sel], minlength=len(labels))[: len(labels)] if faces else np.zeros(len(labels))
+        mean_p = probs[sel].mean(axis=0) if faces else np.zeros(len(labels))
+        frames = int(frames_per_bucket[b])
+        t0 = b * bucket_s
+        buckets.append({
+            "index": b,
+            "t_start": round(t0, 4),
+            "t_end": round(min(t0 + bucket_s, duration_s) if duration_s else t0, 4),
+            "frames": frames,
+            "faces": faces,
+            "mean_faces_per_frame": round(faces / frames, 4) if frames else 0.0,
+            "unique_tracks": int(len(np.unique(tracks[sel]))) if faces else 0,
+            "emotion_counts": {label: int(c) for label, c in zip(labels, counts)},
+            "emotion_shares": _shares(counts, labels),
+            "mean_probabilities": {label: round(float(v), 4) for label, v in zip(labels, mean_p)},
+        })
+    return buckets
+
+
+def summarise(observations: Iterable, frames_analysed: int, duration_s: float,
+              labels: Sequence[str] = EMOTIONS) -> dict:
+    """Headline numbers for a whole analysis. `unique_faces` counts distinct (footage-wide) track ids."""
+    labels = list(labels)
+    ts, tracks, probs = _observation_arrays(observations, labels)
+    faces = int(len(ts))
+    counts = np.bincount(probs.argmax(axis=1), minlength=len(labels))[: len(labels)] if faces else np.zeros(len(labels))
+    shares = _shares(counts, labels)
+    return {
+        "frames_analysed": int(frames_analysed),
+        "faces_detected": faces,
+        "unique_faces": int(len(np.unique(tracks))) if faces else 0,
+        "duration_s": round(float(duration_s or 0.0), 3),
+        "mean_faces_per_frame": round(faces / frames_analysed, 4) if frames_analysed else 0.0,
+        "emotion_counts": {label: int(c) for label, c in zip(labels, counts)},
+        "emotion_shares": shares,
+        "mean_probabilities": {label: round(float(v), 4)
+                               for label, v in zip(labels, probs.mean(axis=0) if faces else np.zeros(len(labels)))},
+        "dominant_emotion": labels[int(np.argmax(counts))] if faces else None,
+    }
+
+
+def relabel_tracks(observations: Iterable[Observation], mapping: Mapping[int, int]) -> list[Observation]:
+    """Copies of a segment's observations with footage-wide track ids from `stitch_tracks`."""
+    out = []
+    for o in observations:
+        out.append(Observation(o.t, o.frame_index, mapping.get(o.track_id, o.track_id), o.x, o.y, o.w, o.h,
+                               o.score, o.probs))
+    return out
+
+
+def analyse_footage(path, *, detector, classifier, sample_fps: float, duration_s: float,
+                    segment_s: float = 60.0, bucket_s: float = 60.0, batch_size: int = 256,
+                    should_cancel: Callable[[], bool] | None = None,
+                    on_progress: Callable[[float], None] | None = None) -> dict:
+    """The whole pipeline in one process (segment by segment, then stitch and aggregate), for the
+    CLI, benchmarks and tests. Returns the summary with `timeline`, `observations`, `wall_time_s`."""
+    started = time.perf_counter()
+    n = bucket_count(duration_s, segment_s)
+    segments: list[SegmentResult] = []
+    for i in range(n):
+        t0, t1 = i * segment_s, (None if i == n - 1 else (i + 1) * segment_s)
+
+        def seg_progress(f, i=i):
+            if on_progress:
+                on_progress((i + f) / n)
+
+        seg = analyse_segment(path, detector=detector, classifier=classifier, sample_fps=sample_fps, t_start=t0,
+                              t_end=t1, batch_size=batch_size, should_cancel=should_cancel, on_progress=seg_progress)
+        segments.append(seg)
+        if seg.cancelled:
+            break
+    mappings = stitch_tracks(segments)
+    observations = [o for seg, m in zip(segments, mappings) for o in relabel_tracks(seg.observations, m)]
+    labels = segments[0].labels if segments else list(EMOTIONS)
+    frame_times = [t for seg in segments for t in seg.frame_times]
+    summary = summarise(observations, len(frame_times), duration_s, labels)
+    summary["timeline"] = aggregate_timeline(observations, bucket_s, duration_s, labels, frame_times=frame_times)
+    summary["observations"] = observations
+    summary["cancelled"] = any(s.cancelled for s in segments)
+    summary["stopped_early"] = any(s.stopped_early for s in segments)
+    summary["warnings"] = [s.warning for s in segments if s.warning]
+    summary["wall_time_s"] = round(time.perf_counter() - started, 4)
+    return summary
