@@ -112,10 +112,21 @@ class AnalysisSegment(models.Model):
     t_end = models.FloatField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.IntegerField(default=0)
+    progress = models.FloatField(default=0.0, help_text="0-1 within this segment; the Analysis row holds the mean")
     frames_analysed = models.IntegerField(default=0)
     faces_detected = models.IntegerField(default=0)
+    track_count = models.IntegerField(default=0, help_text="local track ids used: 0..track_count-1")
     wall_time_s = models.FloatField(default=0.0)
+    # Boxes of the segment's first and last sampled frame, keyed by local track id: finalize
+    # joins tracks across segment boundaries with them (no need to reload observations).
+    first_frame_boxes = models.JSONField(default=dict, blank=True)
+    last_frame_boxes = models.JSONField(default=dict, blank=True)
+    # t of every sampled frame, faces or not: a timeline bucket's frame count (and so its mean
+    # faces per frame) must include the frames in which nobody was seen.
+    frame_times = models.JSONField(default=list, blank=True)
+    warning = models.TextField(blank=True, help_text="e.g. the stream stopped decoding early")
     error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -131,6 +142,9 @@ class FaceObservation(models.Model):
     t = models.FloatField(help_text="seconds from the start of the footage")
     frame_index = models.IntegerField()
     track_id = models.IntegerField(help_text="face track within this footage; never an identity")
+    # The track id the segment task gave (local to its segment). Finalize derives track_id from
+    # it, so finalizing twice gives the same answer.
+    segment_track_id = models.IntegerField(default=0)
     x = models.IntegerField()
     y = models.IntegerField()
     w = models.IntegerField()

@@ -1,0 +1,105 @@
+/* Emo7ion analysis pages: upload with a real progress bar, live analysis progress, charts.
+   Plain JavaScript, no CDN: plotly.min.js is served by this site. */
+(function () {
+  "use strict";
+
+  function pct(p) { return Math.round(Math.max(0, Math.min(1, p)) * 100); }
+
+  // --- Upload with XHR so the bar shows bytes actually sent (fetch has no upload progress).
+  var form = document.getElementById("upload-form");
+  var box = document.getElementById("upload-progress");
+  if (form && box && window.FormData && window.XMLHttpRequest) {
+    form.addEventListener("submit", function (ev) {
+      var input = form.querySelector("input[type=file]");
+      if (!input || !input.files.length) { return; }  // let the server say what is missing
+      ev.preventDefault();
+      var bar = box.querySelector(".progress > span");
+      var meter = box.querySelector(".progress");
+      var text = box.querySelector(".js-upload-text");
+      var button = form.querySelector("button");
+      box.hidden = false; button.disabled = true;
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", function (e) {
+        if (!e.lengthComputable) { return; }
+        var p = pct(e.loaded / e.total);
+        bar.style.width = p + "%"; meter.setAttribute("aria-valuenow", p);
+        text.textContent = p < 100 ? "Uploading… " + p + "%" : "Uploaded; checking the file…";
+      });
+      xhr.addEventListener("load", function () {
+        var data = {};
+        try { data = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: a server error page */ }
+        if (xhr.status === 201) {
+          text.textContent = "Ready: " + data.name;
+        } else {
+          text.textContent = data.rejection_reason || data.error || ("Upload failed (HTTP " + xhr.status + ")");
+          text.className = "errorlist js-upload-text";
+        }
+        // The footage table is rendered by the server: reload to show the new row and its status.
+        setTimeout(function () { window.location.reload(); }, xhr.status === 201 ? 300 : 2500);
+      });
+      xhr.addEventListener("error", function () {
+        text.textContent = "The connection failed during the upload; please try again.";
+        text.className = "errorlist js-upload-text"; button.disabled = false;
+      });
+      xhr.send(new FormData(form));
+    });
+  }
+
+  // --- Live progress: poll the small JSON status endpoints, no page reload while running.
+  function render(row, s) {
+    var badge = row.querySelector(".js-status");
+    if (badge) { badge.textContent = s.status_label; badge.className = "badge js-status " + s.status; }
+    var bar = row.querySelector(".js-bar");
+    if (bar) { bar.style.width = pct(s.progress) + "%"; }
+    var label = row.querySelector(".js-pct");
+    if (label) { label.textContent = pct(s.progress) + "%"; }
+    var err = row.querySelector(".js-error");
+    if (err) { err.textContent = (s.status === "failed" || s.status === "cancelled") ? s.error : ""; }
+    row.setAttribute("data-finished", s.is_finished ? "1" : "0");
+  }
+
+  function poll(url, apply, every) {
+    var timer = setInterval(function () {
+      fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) { if (data && apply(data)) { clearInterval(timer); } })
+        .catch(function () { /* a missed poll is retried on the next tick */ });
+    }, every);
+  }
+
+  var single = document.getElementById("analysis-status");
+  if (single && single.getAttribute("data-finished") === "0") {
+    poll(single.getAttribute("data-status-url"), function (s) {
+      render(single, s);
+      // When it ends, reload once to show the summary and the charts the server drew.
+      if (s.is_finished) { window.location.reload(); return true; }
+      return false;
+    }, 1500);
+  }
+
+  var list = document.getElementById("analyses");
+  if (list && list.querySelector('.js-analysis[data-finished="0"]')) {
+    poll(list.getAttribute("data-status-url"), function (data) {
+      var running = 0;
+      data.analyses.forEach(function (s) {
+        var row = list.querySelector('.js-analysis[data-analysis="' + s.id + '"]');
+        if (row) { render(row, s); }
+        if (!s.is_finished) { running += 1; }
+      });
+      return running === 0;
+    }, 1500);
+  }
+
+  // --- Charts: figures arrive as JSON in the page and are drawn by the local plotly.min.js.
+  var figures = document.getElementById("figures-data");
+  if (figures && window.Plotly) {
+    var all = JSON.parse(figures.textContent);
+    Object.keys(all).forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) { Plotly.newPlot(el, all[id].data, all[id].layout, {responsive: true, displaylogo: false}); }
+    });
+  }
+})();
