@@ -9,6 +9,7 @@ class OrganisationForm(forms.ModelForm):
         model = Organisation
         fields = ["name", "blur_faces", "footage_retention_days"]
         labels = {"blur_faces": "Blur faces", "footage_retention_days": "Delete raw footage after (days)"}
+        error_messages = {"name": {"required": "An organisation needs a name."}}
         help_texts = {
             "blur_faces": "Blur every face in frames the platform stores or shows (recommended).",
             "footage_retention_days": "Raw footage is deleted after this many days; aggregates and reports "
@@ -29,7 +30,7 @@ class OrganisationForm(forms.ModelForm):
 
 
 class OrganisationCreateForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, error_messages={"required": "An organisation needs a name."})
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()

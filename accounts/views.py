@@ -41,7 +41,7 @@ def organisation_create(request):
         organisation = services.organisation_create(name=form.cleaned_data["name"], owner=request.user)
         messages.success(request, f"Created {organisation.name}. You are its owner.")
         return redirect("organisation_detail", slug=organisation.slug)
-    return render(request, "accounts/organisation_create.html", {"form": form})
+    return render(request, "accounts/organisation_create.html", {"form": form}, status=400 if form.errors else 200)
 
 
 @login_required

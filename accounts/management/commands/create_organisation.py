@@ -1,7 +1,6 @@
 """manage.py create_organisation NAME --owner USERNAME [--email E] [--password P] [--json]"""
 import json
 import secrets
-import sys
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -63,7 +62,7 @@ class Command(BaseCommand):
 
         if as_json:
             for line in notes:
-                print(line, file=sys.stderr)
+                self.stderr.write(line, style_func=lambda text: text)  # logs, not errors
             payload = {"organisation": {"id": organisation.pk, "name": organisation.name, "slug": organisation.slug},
                        "owner": {"id": user.pk, "username": user.get_username(), "email": user.email,
                                  "created": user_created},
