@@ -91,27 +91,30 @@ def organisation_update(*, organisation: Organisation, by, **fields) -> Organisa
 
 # --- Memberships ---------------------------------------------------------------------------------
 
-def _other_owners_exist(membership: Membership) -> bool:
-    # Lock the owner rows so two simultaneous demotions cannot both see "another owner remains".
-    owners = (Membership.objects.select_for_update()
-              .filter(organisation_id=membership.organisation_id, role=Role.OWNER)
-              .exclude(pk=membership.pk))
-    return bool(list(owners.values_list("pk", flat=True)))
+def _lock_for_owner_check(membership: Membership) -> tuple[Membership, bool]:
+    """Lock the organisation's owner rows (always in pk order), then the membership itself; return the
+    fresh membership and whether another owner exists. Two owners demoting each other at the same
+    moment queue up here instead of deadlocking, and the second sees the first one's change."""
+    owner_ids = list(Membership.objects.select_for_update()
+                     .filter(organisation_id=membership.organisation_id, role=Role.OWNER)
+                     .order_by("pk").values_list("pk", flat=True))
+    fresh = (Membership.objects.select_for_update(of=("self",))
+             .select_related("organisation", "user").get(pk=membership.pk))
+    return fresh, any(pk != fresh.pk for pk in owner_ids)
 
 
 @transaction.atomic
 def membership_set_role(*, membership: Membership, role: str, by) -> Membership:
     if role not in Role.values:
         raise AccountsError(f"“{role}” is not a role. Choose one of: {', '.join(Role.values)}.")
-    membership = (Membership.objects.select_for_update(of=("self",))
-                  .select_related("organisation", "user").get(pk=membership.pk))
+    membership, other_owners = _lock_for_owner_check(membership)
     organisation = membership.organisation
     _require(by, organisation, MANAGE_MEMBERS, "Your role does not allow changing members' roles.")
     if Role.OWNER in (role, membership.role):
         _require(by, organisation, MANAGE_OWNERS, "Only an owner can grant or take away the owner role.")
     if membership.role == role:
         return membership
-    if membership.role == Role.OWNER and not _other_owners_exist(membership):
+    if membership.role == Role.OWNER and not other_owners:
         raise LastOwnerError(f"{membership.user.get_username()} is the last owner of {organisation.name}. "
                              "Make someone else an owner first.")
     membership.role = role
@@ -122,15 +125,14 @@ def membership_set_role(*, membership: Membership, role: str, by) -> Membership:
 @transaction.atomic
 def membership_remove(*, membership: Membership, by) -> None:
     """Remove a member. Anyone may leave an organisation themselves (unless they are its last owner)."""
-    membership = (Membership.objects.select_for_update(of=("self",))
-                  .select_related("organisation", "user").get(pk=membership.pk))
+    membership, other_owners = _lock_for_owner_check(membership)
     organisation = membership.organisation
     leaving = by is not None and by.pk == membership.user_id
     if not leaving:
         _require(by, organisation, MANAGE_MEMBERS, "Your role does not allow removing members.")
         if membership.role == Role.OWNER:
             _require(by, organisation, MANAGE_OWNERS, "Only an owner can remove another owner.")
-    if membership.role == Role.OWNER and not _other_owners_exist(membership):
+    if membership.role == Role.OWNER and not other_owners:
         who = "You are" if leaving else f"{membership.user.get_username()} is"
         raise LastOwnerError(f"{who} the last owner of {organisation.name}. Make someone else an owner first.")
     membership.delete()

@@ -73,11 +73,9 @@ def test_duplicate_name_is_refused():
 
 @pytest.mark.django_db(transaction=True)
 def test_as_a_real_process_with_help_and_json():
-    from django.db import connection
-    if connection.vendor != "sqlite":
-        pytest.skip("the subprocess shares the test database by file only with SQLite")
+    from tests.conftest import _database_url_of_test_db
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "emo7ion_site.settings.test",
-           "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}"}
+           "DATABASE_URL": _database_url_of_test_db()}
     help_text = subprocess.run([sys.executable, "manage.py", "create_organisation", "--help"], cwd=ROOT, env=env,
                                capture_output=True, text=True, check=True).stdout
     assert "--owner" in help_text and "--json" in help_text
