@@ -1,5 +1,7 @@
 """API representations of projects, footage, analyses, timeline buckets and observations."""
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Organisation
@@ -20,6 +22,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "organisation", "footage_count", "created_at"]
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class _MyOrganisations(serializers.SlugRelatedField):
     """An organisation slug, looked up only among the caller's organisations: another
     organisation's slug reads exactly like one that does not exist."""
@@ -119,6 +122,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class _MyFootage(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         from . import selectors

@@ -1,4 +1,39 @@
-"""REST API v1: one router, each app registers its viewsets in its own api module."""
-from django.urls import include, path
+"""REST API v1: one router; each app's viewsets live in its own `api` module."""
+from django.urls import include, path, re_path
+from rest_framework.decorators import api_view, permission_classes, schema
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import DefaultRouter
 
-urlpatterns: list = []
+from accounts.api import OrganisationViewSet, TokenView
+from analysis.api import AnalysisViewSet, FootageViewSet, ProjectViewSet
+from ml.api import BiasAuditViewSet, DatasetViewSet, EvaluationViewSet, ModelVersionViewSet
+from webhooks.api import WebhookEndpointViewSet
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("organisations", OrganisationViewSet, basename="organisation")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("footage", FootageViewSet, basename="footage")
+router.register("analyses", AnalysisViewSet, basename="analysis")
+router.register("model-versions", ModelVersionViewSet, basename="model-version")
+router.register("datasets", DatasetViewSet, basename="dataset")
+router.register("evaluations", EvaluationViewSet, basename="evaluation")
+router.register("bias-audits", BiasAuditViewSet, basename="bias-audit")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@permission_classes([AllowAny])
+@schema(None)
+def not_found(request, path=""):
+    """Unknown API paths answer in JSON like every other API error (not Django's HTML page)."""
+    raise NotFound(f"There is no API endpoint at /api/v1/{path}. See /api/docs/.")
+
+
+urlpatterns = [
+    path("auth/token/", TokenView.as_view(), name="token"),
+    path("", include(router.urls)),
+    re_path(r"^(?P<path>.*)$", not_found),
+]

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "accounts",
     "analysis",
     "ml",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -209,6 +210,8 @@ EMO7ION_DEFAULT_SAMPLE_FPS = env.float("EMO7ION_DEFAULT_SAMPLE_FPS", default=2.0
 EMO7ION_BUCKET_SECONDS = env.float("EMO7ION_BUCKET_SECONDS", default=60.0)
 EMO7ION_CLASSIFIER_PRECISION = env("EMO7ION_CLASSIFIER_PRECISION", default="float32")
 EMO7ION_WEBHOOK_TIMEOUT = env.float("EMO7ION_WEBHOOK_TIMEOUT", default=5.0)
+EMO7ION_WEBHOOK_MAX_ATTEMPTS = env.int("EMO7ION_WEBHOOK_MAX_ATTEMPTS", default=6)
+EMO7ION_WEBHOOK_BACKOFF_S = env.float("EMO7ION_WEBHOOK_BACKOFF_S", default=30.0)  # doubles after each failure
 
 LOGGING = {
     "version": 1,

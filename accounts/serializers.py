@@ -1,0 +1,49 @@
+"""API representations of organisations, memberships and invitations."""
+from rest_framework import serializers
+
+from .models import Invitation, Membership, Organisation, Role
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`")
+
+
+class OrganisationSerializer(serializers.ModelSerializer):
+    role = serializers.CharField(source="my_role", read_only=True, help_text="Your role in this organisation")
+    member_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Organisation
+        fields = ["id", "slug", "name", "role", "member_count", "blur_faces", "footage_retention_days", "created_at"]
+        read_only_fields = ["id", "slug", "role", "member_count", "created_at"]
+
+
+class OrganisationUpdateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organisation
+        fields = ["name", "blur_faces", "footage_retention_days"]
+        extra_kwargs = {"name": {"required": False}, "blur_faces": {"required": False}}
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "email", "role", "created_at"]
+        read_only_fields = ["id", "username", "email", "created_at"]
+
+
+class MembershipRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    state = serializers.CharField(read_only=True)
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "state", "invited_by", "created_at", "expires_at", "accepted_at"]
+        read_only_fields = ["id", "state", "invited_by", "created_at", "expires_at", "accepted_at"]

@@ -1,0 +1,213 @@
+"""What every REST API v1 endpoint shares: tenancy, role checks, errors, schema, throttles, paging.
+
+Tenancy fails closed here, in one base (the PostHog/Sentry organisation-endpoint pattern):
+`OrganisationScopedMixin` scopes every queryset through `accounts.tenancy` and asks
+`accounts.permissions.role_allows` for every action. A subclass names how its model reaches its
+organisation (`org_path`) and which permission each action needs (`action_permissions`); it can
+only narrow what it sees, never widen it. An action missing from the table is a configuration
+error, not an open door.
+"""
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import exceptions, permissions
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from accounts.permissions import VIEW, role_allows
+from accounts.tenancy import get_for_user, memberships_of, role_in, scope_to_user
+
+# --- Errors ----------------------------------------------------------------------------------------
+
+
+def _domain_errors() -> tuple[type[Exception], ...]:
+    """Exceptions the services raise for a request that breaks one of their rules, with a message
+    written for the person who sent it. Imported late: those modules import models and this
+    module is imported by every API module."""
+    from accounts.services import AccountsError
+    from ml.engine.errors import EngineError
+    from ml.services import DatasetImportError, JobRefused, PromotionRefused
+
+    return (AccountsError, EngineError, DatasetImportError, JobRefused, PromotionRefused)
+
+
+def _message_of(exc: Exception) -> str:
+    return getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+
+
+def api_exception_handler(exc, context):
+    """DRF's handler, plus: Django ValidationErrors from services become field-level 400s, and the
+    services' rule errors become a 400 with their human message. Everything stays JSON."""
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            exc = exceptions.ValidationError({field: [str(m) for e in errs for m in e.messages]
+                                              for field, errs in exc.error_dict.items()})
+        else:
+            exc = exceptions.ValidationError({"detail": exc.messages})
+    elif isinstance(exc, _domain_errors()):
+        exc = exceptions.ValidationError({"detail": _message_of(exc)})
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()  # never echo what was looked up
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    return drf_exception_handler(exc, context)
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------------
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "`detail` for a request-wide error; otherwise one list of messages per field.",
+    "properties": {"detail": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
+    "additionalProperties": {},
+}
+
+
+class Emo7ionAutoSchema(AutoSchema):
+    """Documents the error answers every endpoint can give, so clients (and schemathesis) know
+    that 400/401/403/404/429 are part of the contract, with a JSON body."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        codes = {"401": "Not signed in, or a wrong token", "403": "Your role does not allow this",
+                 "404": "Not found (or not in one of your organisations)", "429": "Too many requests; retry later"}
+        if self.method in ("POST", "PUT", "PATCH") or self._is_list_view() or self.method == "GET":
+            codes["400"] = "Invalid input: messages per field"
+        for code, description in codes.items():
+            responses.setdefault(code, {"description": description,
+                                        "content": {"application/json": {"schema": ERROR_SCHEMA}}})
+        return responses
+
+
+# --- Throttling ------------------------------------------------------------------------------------
+
+
+class _CacheScopedThrottle(SimpleRateThrottle):
+    """Counts requests per scope and per user (or client address when anonymous) in the default
+    cache: Redis in production, so every web process shares the counters."""
+
+    def get_rate(self):
+        # Read at request time (not class creation) so a settings change applies without a restart.
+        try:
+            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+        except KeyError:
+            raise ImproperlyConfigured(f"No throttle rate for scope {self.scope!r} in REST_FRAMEWORK")
+
+    def get_cache_key(self, request, view):
+        user = getattr(request, "user", None)
+        ident = f"user-{user.pk}" if user is not None and user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class TokenRateThrottle(_CacheScopedThrottle):
+    scope = "token"
+
+
+class UploadRateThrottle(_CacheScopedThrottle):
+    scope = "upload"
+
+
+# --- Paging ----------------------------------------------------------------------------------------
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+# --- Permissions for platform-level objects (models, datasets, audits) --------------------------------
+
+
+def is_platform_admin(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_staff)
+
+
+class MemberReadPlatformAdminWrite(permissions.BasePermission):
+    """Read for anyone who belongs to an organisation (or is staff); write for platform admins."""
+
+    message = "Only platform administrators (staff) may change models, datasets, evaluations and audits."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        if request.method in permissions.SAFE_METHODS:
+            if is_platform_admin(user) or memberships_of(user).exists():
+                return True
+            self.message = "You are not a member of any organisation."
+            return False
+        return is_platform_admin(user)
+
+
+# --- The base of every organisation-owned endpoint ------------------------------------------------------
+
+
+class ApiViewMixin:
+    """JSON errors and the documented error answers, for every API view."""
+
+    schema = Emo7ionAutoSchema()
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+
+class OrganisationScopedMixin(ApiViewMixin):
+    org_path: str = "organisation"
+    # DRF action -> accounts.permissions action, or {http method: action} for multi-method actions.
+    action_permissions: dict[str, str | dict[str, str]] = {}
+    pagination_class = Pagination
+
+    def get_base_queryset(self):
+        """The model's rows before tenancy; subclasses narrow (select_related, annotate, filter)."""
+        raise NotImplementedError
+
+    def required_permission(self) -> str:
+        table = {"metadata": VIEW, **self.action_permissions}
+        spec = table.get(self.action)
+        if isinstance(spec, dict):
+            spec = spec.get(self.request.method.lower())
+        if spec is None:
+            raise ImproperlyConfigured(f"{type(self).__name__}.{self.action} ({self.request.method}) "
+                                       "has no entry in action_permissions")
+        return spec
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user, no rows
+            return self.get_base_queryset().none()
+        # Lists show only organisations where the role allows the action (e.g. webhooks: admins);
+        # a detail lookup sees every organisation the user belongs to, then get_object checks the role.
+        action = VIEW if self.detail else self.required_permission()
+        return scope_to_user(self.get_base_queryset(), self.request.user, self.org_path, action)
+
+    def get_object(self):
+        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
+        obj = get_for_user(self.get_base_queryset(), self.request.user, org_path=self.org_path,
+                           action=self.required_permission(), **{self.lookup_field: self.kwargs[lookup_url_kwarg]})
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+    def require_role(self, organisation, action: str) -> str:
+        """For writes that name their organisation (or parent) in the payload: 404 when the caller
+        is not a member, 403 when their role does not allow `action`. Returns the role."""
+        role = role_in(self.request.user, organisation.pk)
+        if role is None:
+            raise Http404
+        if not role_allows(role, action):
+            raise PermissionDenied("Your role in this organisation does not allow that.")
+        return role
+
+    # Actions that receive files (or start receiving them): throttled per user under "upload".
+    upload_actions: tuple[str, ...] = ()
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        if self.action in self.upload_actions and self.request.method == "POST":
+            throttles = [*throttles, UploadRateThrottle()]
+        return throttles

@@ -1,0 +1,72 @@
+"""API representations of webhook endpoints and their delivery log."""
+import json
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import Organisation
+from accounts.tenancy import memberships_of
+
+from .models import Event, WebhookDelivery, WebhookEndpoint
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), min_length=1)
+    secret_hint = serializers.SerializerMethodField(help_text="The secret's last four characters")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "organisation", "url", "events", "description", "is_active", "secret_hint",
+                  "created_at", "updated_at"]
+        read_only_fields = ["id", "organisation", "secret_hint", "created_at", "updated_at"]
+
+    def get_secret_hint(self, endpoint) -> str:
+        return "…" + endpoint.secret[-4:]
+
+
+class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
+    """Shown once, when the endpoint is created or its secret rotated: keep the secret then."""
+
+    secret = serializers.CharField(read_only=True, help_text="HMAC-SHA256 key for X-Emo7ion-Signature")
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+        read_only_fields = [*WebhookEndpointSerializer.Meta.read_only_fields, "secret"]
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class _MyOrganisations(serializers.SlugRelatedField):
+    def get_queryset(self):
+        request = self.context["request"]
+        return Organisation.objects.filter(pk__in=memberships_of(request.user).values("organisation_id"))
+
+
+class WebhookEndpointCreateSerializer(serializers.Serializer):
+    organisation = _MyOrganisations(slug_field="slug", help_text="The organisation's slug")
+    url = serializers.URLField(max_length=500)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), min_length=1)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    is_active = serializers.BooleanField(required=False, default=True)
+
+
+class WebhookEndpointUpdateSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=500, required=False)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), min_length=1,
+                                   required=False)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    is_active = serializers.BooleanField(required=False)
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    payload = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "uuid", "event", "subject", "status", "attempts", "response_status_code", "response_body",
+                  "error", "payload", "created_at", "last_attempt_at", "next_attempt_at", "delivered_at"]
+        read_only_fields = fields
+
+    def get_payload(self, delivery) -> dict:
+        return json.loads(delivery.body)
