@@ -1,0 +1,167 @@
+"""Prepare a demo and (unless --no-serve) run it: the site on HOST:PORT and a Celery worker.
+
+    python manage.py demo [--no-serve] [--json] [--host 127.0.0.1] [--port 8000]
+
+Safe to run again and again: it migrates, registers the shipped default model, makes (or
+refreshes) the demo organisation and user, builds the demo footage from face photos bundled in
+scikit-image (analysis/demo_footage.py: nothing to download, no ../shared), uploads it through
+the same services as the site and analyses it in this process, reusing what an earlier run made.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+DEMO_USERNAME = "demo"
+DEMO_ORG_SLUG = "demo"
+DEMO_ORG_NAME = "Demo organisation"
+DEMO_PROJECT_NAME = "Demo: a crowd of faces"
+DEMO_FOOTAGE_NAME = "emo7ion-demo-crowd.mp4"
+
+
+def demo_password() -> str:
+    # A fixed, printed password: this is a local demonstration account, never a production one.
+    return os.environ.get("EMO7ION_DEMO_PASSWORD", "emo7ion-demo")
+
+
+class Command(BaseCommand):
+    help = "Set up the demo organisation, user and analysed footage; then serve the site and a worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-serve", action="store_true", help="prepare everything, then exit")
+        parser.add_argument("--json", action="store_true",
+                            help='print {"username", "password", "project_url", "analysis_url"} on stdout')
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, **opts):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self.as_json = opts["json"]
+        self._say("Migrating the database…")
+        call_command("migrate", interactive=False, verbosity=0)
+
+        from ml.registry import ensure_default_model, shipped_default_path
+        model_version = ensure_default_model()
+        if model_version is None:
+            raise CommandError(
+                f"The default emotion model is not installed: {shipped_default_path()} (and its .json metadata) "
+                "is missing, and no model version is registered. Reproduce it with the training command in the "
+                "README ('The emotion model'), or point EMO7ION_DEFAULT_MODEL at a .keras file with its metadata, "
+                "then run `make demo` again.")
+        self._say(f"Emotion model: {model_version.name}")
+
+        user, organisation, project = self._accounts()
+        footage = self._footage(project, user)
+        analysis = self._analysis(footage, user, model_version)
+
+        base = f"http://{opts['host']}:{opts['port']}"
+        out = {"username": DEMO_USERNAME, "password": demo_password(),
+               "project_url": f"{base}/projects/{project.pk}/", "analysis_url": f"{base}/analyses/{analysis.pk}/"}
+        if self.as_json:
+            self.stdout.write(json.dumps(out))
+        else:
+            self.stdout.write(self.style.SUCCESS(
+                f"\nDemo ready. Sign in at {base}/accounts/login/ as {out['username']} / {out['password']}\n"
+                f"  project:  {out['project_url']}\n  analysis: {out['analysis_url']}\n"))
+        if not opts["no_serve"]:
+            self._serve(opts["host"], opts["port"])
+
+    def _say(self, message: str) -> None:
+        # Progress goes to stderr, so --json leaves stdout to the one JSON object.
+        self.stderr.write(message)
+
+    @transaction.atomic
+    def _accounts(self):
+        from accounts.models import Membership, Organisation, Role
+        from analysis.models import Project
+
+        user, created = get_user_model().objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"email": "demo@emo7ion.local", "first_name": "Demo"})
+        user.set_password(demo_password())  # always the printed one, even if someone changed it
+        user.save()
+        organisation = Organisation.objects.filter(slug=DEMO_ORG_SLUG).first() or \
+            Organisation.objects.create(name=DEMO_ORG_NAME, slug=DEMO_ORG_SLUG)
+        Membership.objects.update_or_create(user=user, organisation=organisation, defaults={"role": Role.OWNER})
+        project, _ = Project.objects.get_or_create(
+            organisation=organisation, name=DEMO_PROJECT_NAME,
+            defaults={"created_by": user, "description": "Faces from the LFW subset bundled with scikit-image, "
+                                                          "panned across like a crowd. Built by manage.py demo."})
+        return user, organisation, project
+
+    def _footage(self, project, user):
+        from analysis import services
+        from analysis.demo_footage import build_demo_footage
+        from ml.engine.classifier import sha256_of
+
+        path = build_demo_footage(Path(settings.VAR_DIR) / "demo" / DEMO_FOOTAGE_NAME)
+        digest = sha256_of(path)
+        existing = project.footage.filter(sha256=digest, status="ready").exclude(file="").first()
+        if existing is not None and existing.file_deleted_at is None:
+            return existing
+        self._say(f"Uploading the demo footage {path.name}…")
+        with open(path, "rb") as fh:
+            footage = services.footage_create_from_upload(project=project, uploaded_file=File(fh, name=path.name),
+                                                          uploaded_by=user)
+        if footage.status != "ready":
+            raise CommandError(f"The demo footage was rejected: {footage.rejection_reason}")
+        return footage
+
+    def _analysis(self, footage, user, model_version):
+        from analysis import services
+
+        done = footage.analyses.filter(status="succeeded", model_version=model_version).order_by("-created_at").first()
+        if done is not None:
+            self._say(f"The demo footage is already analysed (analysis {done.pk}).")
+            return done
+        self._say("Analysing the demo footage (in this process)…")
+        analysis = services.analysis_create(footage=footage, created_by=user, model_version=model_version,
+                                            enqueue=False)
+        analysis = services.analysis_run_inline(analysis=analysis)
+        if analysis.status != "succeeded":
+            raise CommandError(f"The demo analysis {analysis.status}: {analysis.error}")
+        s = analysis.summary
+        self._say(f"Analysed: {s['faces_detected']} faces in {s['frames_analysed']} frames, "
+                  f"{s['unique_faces']} unique, in {s['wall_time_s']} s.")
+        return analysis
+
+    def _serve(self, host: str, port: int) -> None:
+        """A worker and the development server as child processes, until Ctrl-C."""
+        root = Path(settings.BASE_DIR)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "emo7ion_site", "worker", "-Q", "ml,default",
+                                   "--pool=solo", "--concurrency=1", "--without-gossip", "--without-mingle",
+                                   "--loglevel=INFO"], cwd=root, env=env)
+        server = subprocess.Popen([sys.executable, str(root / "manage.py"), "runserver", f"{host}:{port}",
+                                   "--noreload"], cwd=root, env=env)
+        self._say(f"Worker (pid {worker.pid}) and site http://{host}:{port}/ (pid {server.pid}) running; "
+                  "Ctrl-C stops both.")
+        children = (worker, server)
+        try:
+            while all(p.poll() is None for p in children):
+                time.sleep(0.5)
+            dead = [p for p in children if p.poll() is not None]
+            raise CommandError(f"{'The worker' if dead[0] is worker else 'The web server'} stopped "
+                               f"(exit code {dead[0].returncode}); stopping the demo.")
+        except KeyboardInterrupt:
+            self._say("\nStopping…")
+        finally:
+            for p in children:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT if p is server else signal.SIGTERM)
+            for p in children:
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
