@@ -145,6 +145,11 @@ def invitation_accept_url(invitation: Invitation, site_url: str | None = None) -
     return base + reverse("invitation_accept", args=[invitation.token])
 
 
+def invitation_days() -> int:
+    """How long an invitation link works (setting EMO7ION_INVITATION_DAYS, default 7)."""
+    return int(getattr(settings, "EMO7ION_INVITATION_DAYS", DEFAULT_INVITATION_DAYS))
+
+
 def invitation_create(*, organisation: Organisation, email: str, role: str, invited_by,
                       site_url: str | None = None) -> Invitation:
     """Invite `email` with `role` and email them the link. A pending invitation of the same address
@@ -159,7 +164,7 @@ def invitation_create(*, organisation: Organisation, email: str, role: str, invi
         _require(invited_by, organisation, MANAGE_OWNERS, "Only an owner can invite another owner.")
     if organisation.memberships.filter(user__email__iexact=email).exists():
         raise AlreadyMemberError(f"{email} is already a member of {organisation.name}.")
-    days = getattr(settings, "EMO7ION_INVITATION_DAYS", DEFAULT_INVITATION_DAYS)
+    days = invitation_days()
     now = timezone.now()
     with transaction.atomic():
         Invitation.objects.filter(organisation=organisation, email__iexact=email, accepted_at__isnull=True,

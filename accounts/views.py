@@ -16,6 +16,10 @@ from .permissions import MANAGE_MEMBERS, MANAGE_ORGANISATION, MANAGE_OWNERS, VIE
 from .tenancy import role_in
 
 
+def _role_word(role: str) -> str:
+    return Role(role).label.lower()
+
+
 def _my_role(request, organisation) -> str | None:
     return role_in(request.user, organisation.pk)
 
@@ -73,6 +77,7 @@ def _members_page(request, organisation, *, invite_form=None, status=200):
         "invitations": selectors.pending_invitations(organisation),
         "invite_form": invite_form or InvitationForm(allow_owner=can["manage_owners"]),
         "role_choices": [(v, label) for v, label in Role.choices if can["manage_owners"] or v != Role.OWNER],
+        "invitation_days": services.invitation_days(),
     }, status=status)
 
 
@@ -95,7 +100,7 @@ def organisation_invite(request, slug):
         except services.AccountsError as exc:
             form.add_error("email", exc.message)
         else:
-            messages.success(request, f"Invitation sent to {invitation.email} as {Role(invitation.role).label.lower()}.")
+            messages.success(request, f"Invitation sent to {invitation.email} as {_role_word(invitation.role)}.")
             return redirect("organisation_members", slug=organisation.slug)
     return _members_page(request, organisation, invite_form=form, status=400)
 
@@ -114,7 +119,7 @@ def membership_set_role(request, slug, membership_id):
     except services.AccountsError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{membership.user.get_username()} is now {Role(form.cleaned_data['role']).label.lower()}.")
+        messages.success(request, f"{membership.user.get_username()} is now {_role_word(form.cleaned_data['role'])}.")
     return redirect("organisation_members", slug=organisation.slug)
 
 
@@ -190,7 +195,7 @@ def invitation_accept(request, token):
                                                                        "problem": exc.message}, status=410)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.get_username()}. You joined {invitation.organisation.name} "
-                                  f"as {Role(invitation.role).label.lower()}.")
+                                  f"as {_role_word(invitation.role)}.")
         return redirect("organisation_detail", slug=invitation.organisation.slug)
     return render(request, "accounts/invitation_accept.html", {**context, "form": form},
                   status=400 if form.errors else 200)
@@ -204,8 +209,8 @@ def _accept_as(request, invitation, user):
                       status=410)
     organisation = invitation.organisation
     if created:
-        messages.success(request, f"You joined {organisation.name} as {Role(membership.role).label.lower()}.")
+        messages.success(request, f"You joined {organisation.name} as {_role_word(membership.role)}.")
     else:
         messages.info(request, f"You were already a member of {organisation.name} "
-                               f"({Role(membership.role).label.lower()}); your role is unchanged.")
+                               f"({_role_word(membership.role)}); your role is unchanged.")
     return redirect("organisation_detail", slug=organisation.slug)

@@ -21,6 +21,12 @@ def test_sign_in_page_and_sign_in(client):
     assert client.get(target).context["user"] == user
 
 
+def test_sign_in_without_next_lands_on_the_dashboard(client):
+    user = UserFactory()
+    response = client.post(reverse("login"), {"username": user.username, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard")
+
+
 def test_wrong_password_says_so_and_signs_nobody_in(client):
     user = UserFactory()
     response = client.post(reverse("login"), {"username": user.username, "password": "nope"})

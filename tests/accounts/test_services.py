@@ -161,6 +161,15 @@ def test_invitation_create_emails_a_working_link():
     assert "analyst" in message.body
 
 
+def test_invitation_lifetime_comes_from_settings(settings):
+    settings.EMO7ION_INVITATION_DAYS = 2
+    org = OrganisationFactory()
+    inv = services.invitation_create(organisation=org, email="x@example.com", role=Role.VIEWER,
+                                     invited_by=member_of(org, Role.OWNER))
+    assert timedelta(days=1, hours=23) < inv.expires_at - timezone.now() <= timedelta(days=2)
+    assert "expires in 2 days" in mail.outbox[0].body
+
+
 @pytest.mark.parametrize("role", [Role.ANALYST, Role.VIEWER])
 def test_only_member_managers_invite(role):
     org = OrganisationFactory()
