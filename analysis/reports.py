@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Avg, Count, F, Max, Min, Q, Sum
-from django.db.models.functions import Floor
+from django.db.models import Avg, Count, F, Max, Min, Q, Sum, Value
+from django.db.models.functions import Floor, Least
 from django.utils.functional import cached_property
 
 from emo7ion_site.plotting import EMOTION_COLOURS, NEGATIVE, NEUTRAL, POSITIVE
@@ -25,9 +25,11 @@ from ml.engine.labels import EMOTIONS
 from .models import Analysis, AnalysisSegment, FaceObservation, Project, TimelineBucket
 
 # Candidate bucket sizes for a timeline: the smallest that keeps a report under MAX_BUCKETS
-# columns, so a 20 s clip gets a readable timeline and a 1 h one is not 3,600 columns wide.
+# columns and holds at least MIN_FRAMES_PER_BUCKET sampled frames, so a 20 s clip gets a readable
+# timeline and a 1 h one is not 3,600 columns wide.
 NICE_BUCKET_SECONDS = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
-MAX_BUCKETS = 120
+MAX_BUCKETS = 60
+MIN_FRAMES_PER_BUCKET = 2
 # Stored buckets are used as they are when they already give at least this many columns.
 MIN_STORED_BUCKETS = 12
 TRACKS_PER_PAGE = 25
@@ -173,11 +175,16 @@ class Timeline:
         return not any(b["faces"] for b in self.buckets)
 
 
-def _expected_frames(t_start: float, t_end: float, sample_fps: float) -> int:
-    """Sampled frames falling in [t_start, t_end): how many frames were looked at, faces or not."""
-    if t_end <= t_start:
+def bucket_count(duration_s: float, bucket_s: float) -> int:
+    # Same rule as ml.engine.pipeline.bucket_count, so stored and recomputed timelines line up.
+    return max(1, int(math.ceil(round(max(0.0, duration_s) / bucket_s, 9))))
+
+
+def _expected_frames(t_start: float, t_end: float, rate: float) -> int:
+    """Sampled frames (at t = k / rate) falling in [t_start, t_end): frames looked at, faces or not."""
+    if t_end <= t_start or not rate:
         return 0
-    return max(1, math.ceil(t_end * sample_fps - 1e-9) - math.ceil(t_start * sample_fps - 1e-9))
+    return max(0, math.ceil(t_end * rate - 1e-9) - math.ceil(t_start * rate - 1e-9))
 
 
 def stored_timeline(analysis: Analysis) -> Timeline | None:
@@ -199,29 +206,33 @@ def stored_timeline(analysis: Analysis) -> Timeline | None:
 
 
 def timeline_from_observations(observations, *, bucket_s: float, duration_s: float,
-                               sample_fps: float | None) -> Timeline:
+                               sample_rate: float | None) -> Timeline:
     """Bucket observations by Floor(t / bucket_s) in one GROUP BY: counts per emotion, distinct
-    frames and tracks, and mean probabilities per bucket."""
-    rows = (observations
-            .annotate(bucket=Floor(F("t") / float(bucket_s)))
+    frames and tracks, and mean probabilities per bucket. `sample_rate` (sampled frames per second)
+    counts the frames looked at per bucket, faces or not; without it only frames with faces count."""
+    n_buckets = bucket_count(duration_s, bucket_s)
+    rows = (observations.order_by()
+            # Least(): an observation at the very end belongs to the last bucket, as in the engine.
+            .annotate(bucket=Least(Floor(F("t") / float(bucket_s)), Value(float(n_buckets - 1))))
             .values("bucket")
             .annotate(faces=Count("id"), frames_with_faces=Count("frame_index", distinct=True),
                       unique_tracks=Count("track_id", distinct=True), **_emotion_count_aggregates(),
                       **{f"mean_{e}": Avg(f"p_{e}") for e in EMOTIONS})
             .order_by("bucket"))
     by_index = {int(r["bucket"]): r for r in rows}
-    n_buckets = max(1, math.ceil(duration_s / bucket_s - 1e-9), (max(by_index) + 1) if by_index else 0)
+    frame_count = (int(math.floor(duration_s * sample_rate - 1e-9)) + 1 if duration_s else 1) if sample_rate else 0
     buckets = []
     for i in range(n_buckets):
-        t_start, t_end = i * bucket_s, (i + 1) * bucket_s
-        if t_start < duration_s < t_end:  # the last bucket ends with the footage
-            t_end = duration_s
+        t_start = i * bucket_s
+        t_end = min(t_start + bucket_s, duration_s) if duration_s else t_start
         r = by_index.get(i)
         counts = {e: int(r[f"n_{e}"]) if r else 0 for e in EMOTIONS}
         faces = int(r["faces"]) if r else 0
-        with_faces = int(r["frames_with_faces"]) if r else 0
-        frames = max(with_faces, _expected_frames(t_start, min(t_end, duration_s), sample_fps)
-                     if sample_fps else with_faces)
+        if sample_rate:
+            upper = t_start + bucket_s if i < n_buckets - 1 else frame_count / sample_rate
+            frames = _expected_frames(t_start, upper, sample_rate)
+        else:
+            frames = int(r["frames_with_faces"]) if r else 0
         buckets.append({
             "index": i, "t_start": t_start, "t_end": t_end, "frames": frames, "faces": faces,
             "mean_faces_per_frame": faces / frames if frames else 0.0,
@@ -232,6 +243,13 @@ def timeline_from_observations(observations, *, bucket_s: float, duration_s: flo
     return Timeline(bucket_s=float(bucket_s), buckets=buckets, source="observations")
 
 
+def sample_rate_of(analysis: Analysis) -> float | None:
+    """Frames actually sampled per second: the analysis' rate, capped by the footage's own fps."""
+    rate = analysis.sample_fps or None
+    fps = analysis.footage.fps
+    return min(rate, fps) if rate and fps else rate
+
+
 def analysis_timeline(*, analysis: Analysis) -> Timeline:
     """finalize's buckets when they are fine enough to read; otherwise buckets sized for the footage
     (a short clip stored as one 60 s bucket says nothing about how the mood moved)."""
@@ -239,19 +257,20 @@ def analysis_timeline(*, analysis: Analysis) -> Timeline:
     if stored is not None and len(stored.buckets) >= MIN_STORED_BUCKETS:
         return stored
     duration = duration_of(analysis)
-    min_bucket = 1.0 / analysis.sample_fps if analysis.sample_fps else 0.5
-    bucket_s = nice_bucket_seconds(duration, min_bucket)
+    rate = sample_rate_of(analysis)
+    bucket_s = nice_bucket_seconds(duration, MIN_FRAMES_PER_BUCKET / rate if rate else 0.5)
     if stored is not None and stored.bucket_s <= bucket_s:
         return stored
     return timeline_from_observations(observations_of(analysis), bucket_s=bucket_s, duration_s=duration,
-                                      sample_fps=analysis.sample_fps)
+                                      sample_rate=rate)
 
 
 # --------------------------------------------------------------------------- key moments
 
 def _moment_candidates(timeline: Timeline, group: tuple[str, ...], limit: int) -> list[dict]:
-    """Buckets where the group's share peaks, among buckets with a fair number of faces
-    (a single smiling face in an empty hall is not the crowd's happiest minute)."""
+    """Buckets where the group's share peaks, among buckets with a fair number of faces (a single
+    smiling face in an empty hall is not the crowd's happiest minute), spread over the footage:
+    each pick is at least 1/(2*limit) of the footage away from the others."""
     faced = [b for b in timeline.buckets if b["faces"]]
     if not faced:
         return []
@@ -260,7 +279,15 @@ def _moment_candidates(timeline: Timeline, group: tuple[str, ...], limit: int) -
     ranked = sorted(
         (b for b in faced if b["faces"] >= floor and sum(b["emotion_counts"][e] for e in group)),
         key=lambda b: (-sum(b["emotion_shares"][e] for e in group), b["t_start"]))
-    return ranked[:limit]
+    span = max(b["t_end"] for b in timeline.buckets) - min(b["t_start"] for b in timeline.buckets)
+    gap = max(timeline.bucket_s, span / (2 * limit))
+    chosen: list[dict] = []
+    for b in ranked:
+        if all(abs(b["t_start"] - c["t_start"]) >= gap - 1e-9 for c in chosen):
+            chosen.append(b)
+            if len(chosen) == limit:
+                break
+    return chosen
 
 
 def _peak_frame(analysis: Analysis, group: tuple[str, ...], t_start: float, t_end: float) -> dict | None:
@@ -487,23 +514,29 @@ def project_comparison(*, analyses: list[Analysis]) -> list[dict]:
     return rows
 
 
+def _grid_frames(t_start: float, t_end: float, rate: float, duration_s: float) -> int:
+    """Sampled frames of one clip (t = k / rate, k = 0 .. last) within [t_start, t_end)."""
+    last = int(math.floor(duration_s * rate - 1e-9)) if duration_s else 0
+    return max(0, min(math.ceil(t_end * rate - 1e-9), last + 1) - math.ceil(t_start * rate - 1e-9))
+
+
 def project_timeline(*, analyses: list[Analysis]) -> Timeline:
     """All footage of the project on one relative clock (time since each clip started): the
-    emotion counts of every analysis summed per bucket, in one GROUP BY over their observations."""
+    observations of every analysis bucketed together in one GROUP BY; frames per bucket are summed
+    over the clips, so faces per frame stays a mean over every frame looked at."""
     if not analyses:
         return Timeline(bucket_s=60.0)
-    longest = max((a.footage.duration_s or (a.summary or {}).get("duration_s") or 0.0) for a in analyses)
-    min_bucket = max(1.0 / a.sample_fps for a in analyses if a.sample_fps) if any(
-        a.sample_fps for a in analyses) else 0.5
-    bucket_s = nice_bucket_seconds(longest or 1.0, min_bucket)
+    durations = {a.pk: duration_of(a) for a in analyses}
+    rates = {a.pk: sample_rate_of(a) for a in analyses}
+    longest = max(durations.values()) or 1.0
+    known = [r for r in rates.values() if r]
+    bucket_s = nice_bucket_seconds(longest, MIN_FRAMES_PER_BUCKET / min(known) if known else 0.5)
     timeline = timeline_from_observations(
         FaceObservation.objects.filter(analysis_id__in=[a.pk for a in analyses]),
-        bucket_s=bucket_s, duration_s=longest or bucket_s, sample_fps=None)
-    # Frames per bucket summed over the clips that run that long, so "faces per frame" stays a mean.
-    for b in timeline.buckets:
-        frames = sum(_expected_frames(b["t_start"], min(b["t_end"], a.footage.duration_s or b["t_end"]),
-                                      a.sample_fps)
-                     for a in analyses if (a.footage.duration_s or longest) > b["t_start"] and a.sample_fps)
-        b["frames"] = max(frames, b["frames"])
-        b["mean_faces_per_frame"] = b["faces"] / b["frames"] if b["frames"] else 0.0
+        bucket_s=bucket_s, duration_s=longest, sample_rate=None)
+    if len(known) == len(analyses):
+        for b in timeline.buckets:
+            b["frames"] = sum(_grid_frames(b["t_start"], b["t_start"] + bucket_s, rates[a.pk], durations[a.pk])
+                              for a in analyses)
+            b["mean_faces_per_frame"] = b["faces"] / b["frames"] if b["frames"] else 0.0
     return timeline

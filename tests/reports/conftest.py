@@ -1,0 +1,75 @@
+"""Synthetic analyses with known answers, for the report selectors, exports, figures and pages.
+
+The scene (20 s of footage at 24 fps, sampled at 2 fps: 40 frames at t = 0, 0.5, ... 19.5):
+  track 0  in every frame:   happy  for t < 10, neutral for 10 <= t < 15, fear  for t >= 15
+  track 1  for t < 10:       sad    for t < 5,  happy   for 5 <= t < 10
+  track 2  for t >= 10:      neutral for t < 15, angry  for t >= 15
+so 80 observations: happy 30, neutral 20, fear 10, sad 10, angry 10; 3 tracks; the most positive
+window is 5-10 s (both faces happy), the most negative 15-20 s (fear and angry).
+The top emotion gets probability TOP_P[track]; the other six share the rest equally.
+"""
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import Role
+from analysis.models import Analysis, FaceObservation
+from ml.engine.labels import EMOTIONS
+from tests.factories import AnalysisFactory, FootageFactory, ModelVersionFactory, ProjectFactory, member_of
+
+FPS = 24
+SAMPLE_FPS = 2.0
+DURATION = 20.0
+TOP_P = {0: 0.7, 1: 0.6, 2: 0.5}
+
+
+def scene_top(track: int, t: float) -> str | None:
+    if track == 0:
+        return "happy" if t < 10 else ("neutral" if t < 15 else "fear")
+    if track == 1:
+        return None if t >= 10 else ("sad" if t < 5 else "happy")
+    if track == 2:
+        return None if t < 10 else ("neutral" if t < 15 else "angry")
+    return None
+
+
+def probs_for(top: str, top_p: float) -> dict[str, float]:
+    rest = (1.0 - top_p) / (len(EMOTIONS) - 1)
+    return {f"p_{e}": (top_p if e == top else rest) for e in EMOTIONS}
+
+
+def add_scene(analysis: Analysis, *, segment_s: float = 10.0, offset_track: int = 0) -> list[FaceObservation]:
+    rows = []
+    for k in range(int(DURATION * SAMPLE_FPS)):
+        t = k / SAMPLE_FPS
+        for track in (0, 1, 2):
+            top = scene_top(track, t)
+            if top is None:
+                continue
+            rows.append(FaceObservation(
+                analysis=analysis, segment_index=int(t // segment_s), t=t, frame_index=int(round(t * FPS)),
+                track_id=track + offset_track, x=40 + 120 * track, y=60, w=80, h=80, detector_score=0.9,
+                top_emotion=top, **probs_for(top, TOP_P[track])))
+    return FaceObservation.objects.bulk_create(rows)
+
+
+@pytest.fixture
+def org_member(db):
+    """(organisation, viewer user) of organisation A."""
+    project = ProjectFactory()
+    return project.organisation, member_of(project.organisation, Role.VIEWER)
+
+
+@pytest.fixture
+def scene_analysis(db):
+    """A succeeded analysis of the scene above, with no stored summary or buckets."""
+    footage = FootageFactory(duration_s=DURATION, fps=FPS, frame_count=int(DURATION * FPS))
+    analysis = AnalysisFactory(footage=footage, model_version=ModelVersionFactory(), sample_fps=SAMPLE_FPS,
+                               status=Analysis.Status.SUCCEEDED, progress=1.0)
+    add_scene(analysis)
+    return analysis
+
+
+@pytest.fixture
+def viewer(scene_analysis):
+    return member_of(scene_analysis.footage.project.organisation, Role.VIEWER)

@@ -1,0 +1,133 @@
+"""Report pages: what a person sees, and that nobody sees another organisation's report."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from accounts.models import Role
+from analysis.models import Analysis
+from tests.factories import AnalysisFactory, FootageFactory, ProjectFactory, member_of
+
+pytestmark = pytest.mark.django_db
+
+REPORT_URLS = ("/analyses/{a}/report/", "/analyses/{a}/report/tracks/", "/analyses/{a}/report/progress.json",
+               "/analyses/{a}/report/moments/0.jpg", "/analyses/{a}/export/observations.csv",
+               "/analyses/{a}/export/timeline.csv", "/analyses/{a}/export/report.json", "/projects/{p}/report/")
+
+
+def _urls(analysis):
+    return [u.format(a=analysis.pk, p=analysis.footage.project_id) for u in REPORT_URLS]
+
+
+def test_report_page_shows_figures_charts_moments_tracks_model_and_exports(client, viewer, scene_analysis):
+    client.force_login(viewer)
+    response = client.get(f"/analyses/{scene_analysis.pk}/report/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    # key figures with their definitions
+    assert 'data-kpi="faces_seen">80<' in html and 'data-kpi="unique_faces">3<' in html
+    assert 'data-kpi="positive_share">38%<' in html and 'data-kpi="neutral_share">25%<' in html
+    assert "Share of face observations whose most likely expression is happy or surprise" in html
+    assert "an expression is not a person&#x27;s inner state" in html or "an expression is not a person's inner state" in html
+    # four charts, each a container plus its figure JSON
+    figures = re.findall(r'<script type="application/json" class="js-figure" data-target="([\w-]+)">(.*?)</script>',
+                         html, re.S)
+    assert [f[0] for f in figures] == ["fig-timeline", "fig-crowd", "fig-distribution", "fig-heatmap"]
+    for fid, payload in figures:
+        assert f'class="js-plotly-plot chart" id="{fid}"' in html
+        assert json.loads(payload)["data"]
+    # plotly from this site, never a CDN
+    assert "/static/plotly/plotly.min.js" in html and "cdn" not in html.lower()
+    # key moments (this footage row has no stored file, so the page says why there are no thumbnails)
+    assert "Happy / surprise peak</strong> at <time>0:05</time>" in html
+    assert "Negative peak</strong> at <time>0:15</time>" in html
+    assert "The raw footage is not stored" in html and "/report/moments/" not in html
+    # the track table and exports are there
+    assert html.count("<tr>") >= 3 and "#0</td>" in html
+    for what in ("observations.csv", "timeline.csv", "report.json"):
+        assert f"/analyses/{scene_analysis.pk}/export/{what}" in html
+    assert scene_analysis.model_version.name in html and f"/ml/models/{scene_analysis.model_version.pk}/" in html
+    assert "Faces are blurred" in html
+
+
+def test_tracks_partial_sorts_and_pages(client, viewer, scene_analysis):
+    client.force_login(viewer)
+    html = client.get(f"/analyses/{scene_analysis.pk}/report/tracks/?tracks_sort=-first").content.decode()
+    assert html.strip().startswith("<section") and 'id="tracks"' in html
+    assert [int(t) for t in re.findall(r"<td>#(\d+)</td>", html)] == [2, 0, 1]
+    assert 'aria-sort="descending"' in html
+    # the same table on the full page, for browsers without JavaScript
+    page = client.get(f"/analyses/{scene_analysis.pk}/report/?tracks_sort=-first").content.decode()
+    assert [int(t) for t in re.findall(r"<td>#(\d+)</td>", page)] == [2, 0, 1]
+
+
+def test_running_analysis_shows_live_progress_not_results(client, viewer, scene_analysis):
+    Analysis.objects.filter(pk=scene_analysis.pk).update(status=Analysis.Status.RUNNING, progress=0.42,
+                                                          segment_count=4, segments_done=1)
+    client.force_login(viewer)
+    html = client.get(f"/analyses/{scene_analysis.pk}/report/").content.decode()
+    assert f'data-progress-url="/analyses/{scene_analysis.pk}/report/progress.json"' in html
+    assert "42%" in html and "1 of 4 segments done" in html
+    assert "js-figure" not in html and "Key figures" not in html
+    state = client.get(f"/analyses/{scene_analysis.pk}/report/progress.json").json()
+    assert state["status"] == "running" and state["progress"] == 0.42 and state["finished"] is False
+
+
+def test_failed_analysis_says_why(client, viewer, scene_analysis):
+    Analysis.objects.filter(pk=scene_analysis.pk).update(status=Analysis.Status.FAILED,
+                                                          error="The file is not a video.")
+    client.force_login(viewer)
+    html = client.get(f"/analyses/{scene_analysis.pk}/report/").content.decode()
+    assert "The file is not a video." in html and "js-figure" not in html
+
+
+def test_project_report_compares_analyses(client, viewer, scene_analysis):
+    client.force_login(viewer)
+    html = client.get(f"/projects/{scene_analysis.footage.project_id}/report/").content.decode()
+    assert scene_analysis.footage.original_name in html
+    assert 'data-target="fig-project-shares"' in html and 'data-target="fig-project-timeline"' in html
+    assert f"/analyses/{scene_analysis.pk}/report/" in html
+
+
+def test_empty_project_report(client, org_member):
+    org, user = org_member
+    project = org.projects.first()
+    client.force_login(user)
+    html = client.get(f"/projects/{project.pk}/report/").content.decode()
+    assert "No footage of this project has a finished analysis yet" in html
+
+
+def test_another_organisations_report_and_exports_are_404(client, scene_analysis):
+    outsider = member_of(ProjectFactory().organisation, Role.OWNER)
+    client.force_login(outsider)
+    for url in _urls(scene_analysis):
+        assert client.get(url).status_code == 404, url
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, scene_analysis):
+    for url in _urls(scene_analysis):
+        response = client.get(url)
+        assert response.status_code == 302 and "login" in response["Location"], url
+
+
+def test_every_role_may_read_reports(client, scene_analysis):
+    org = scene_analysis.footage.project.organisation
+    for role in Role.values:
+        client.force_login(member_of(org, role))
+        assert client.get(f"/analyses/{scene_analysis.pk}/report/").status_code == 200, role
+
+
+def test_thumbnail_of_a_frame_without_faces_is_404(client, viewer, scene_analysis):
+    client.force_login(viewer)
+    assert client.get(f"/analyses/{scene_analysis.pk}/report/moments/7.jpg").status_code == 404
+
+
+def test_report_of_a_member_of_several_organisations(client, scene_analysis):
+    user = member_of(scene_analysis.footage.project.organisation, Role.VIEWER)
+    other = AnalysisFactory(footage=FootageFactory(), status=Analysis.Status.SUCCEEDED)
+    client.force_login(user)
+    assert client.get(f"/analyses/{other.pk}/report/").status_code == 404
+    member_of(other.footage.project.organisation, Role.VIEWER, username=user.username + "-x")
+    assert client.get(f"/analyses/{scene_analysis.pk}/report/").status_code == 200
