@@ -1,5 +1,5 @@
 """Pages of the analysis app (mounted at the site root)."""
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("analyses/<int:pk>/", views.analysis_detail, name="analysis-detail"),
     path("analyses/<int:pk>/status/", views.analysis_status, name="analysis-status"),
     path("analyses/<int:pk>/cancel/", views.analysis_cancel, name="analysis-cancel"),
+    path("", include("analysis.report_urls")),  # reports, exports, thumbnails (analysis/report_urls.py)
 ]
