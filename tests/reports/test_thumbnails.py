@@ -1,0 +1,153 @@
+"""Key-moment thumbnails from real footage: the frame, boxes drawn, faces blurred by default."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from accounts.models import Role
+from analysis import thumbnails
+from analysis.models import Analysis, FaceObservation
+from ml.engine.detectors import make_detector
+from tests.conftest import shared_path
+from tests.factories import AnalysisFactory, FootageFactory, ModelVersionFactory, member_of
+
+from .conftest import probs_for
+
+FRAME = 30
+
+
+@pytest.fixture(scope="module")
+def webcam_clip():
+    return shared_path("media", "videos", "07_webcam_neutral_to_smile_pyfeat.mp4")
+
+
+@pytest.fixture(scope="module")
+def face_frame(webcam_clip):
+    """(frame, [box]) with the face a real detector finds in it."""
+    frame = thumbnails.read_frame(webcam_clip, frame_index=FRAME)
+    faces = make_detector("haar").detect(frame)
+    assert len(faces) == 1, "the webcam clip shows one face"
+    f = faces[0]
+    return frame, [{"x": f.x, "y": f.y, "w": f.w, "h": f.h, "top_emotion": "happy"}]
+
+
+def _decode(data: bytes) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None
+    return img
+
+
+def _inner(img: np.ndarray, box: dict, margin: float = 0.2) -> np.ndarray:
+    """The face box without its border (where the box lines are drawn)."""
+    mx, my = int(box["w"] * margin), int(box["h"] * margin)
+    return img[box["y"] + my: box["y"] + box["h"] - my, box["x"] + mx: box["x"] + box["w"] - mx].astype(np.float32)
+
+
+def _detail(region: np.ndarray) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(region.astype(np.uint8), cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+
+
+def test_blur_changes_the_face_and_keeps_the_rest(face_frame):
+    frame, boxes = face_frame
+    box = boxes[0]
+    assert frame.shape[1] <= thumbnails.THUMBNAIL_MAX_WIDTH  # 640 wide: no resize, pixels line up
+    clear = _decode(thumbnails.render_thumbnail(frame, boxes, blur=False))
+    blurred = _decode(thumbnails.render_thumbnail(frame, boxes, blur=True))
+    raw_face, clear_face, blurred_face = _inner(frame, box), _inner(clear, box), _inner(blurred, box)
+    # Unblurred: the face is the raw crop up to JPEG noise. Blurred: far from it, and its detail is gone.
+    assert np.abs(clear_face - raw_face).mean() < 4
+    assert np.abs(blurred_face - raw_face).mean() > 4 * np.abs(clear_face - raw_face).mean()
+    assert _detail(blurred_face) < 0.1 * _detail(raw_face)
+    # Away from the face (left edge of the frame) nothing is blurred.
+    away = (slice(0, 80), slice(0, 80))
+    assert np.abs(blurred[away].astype(np.float32) - frame[away].astype(np.float32)).mean() < 4
+
+
+def test_boxes_are_drawn_in_the_emotion_colour(face_frame):
+    frame, boxes = face_frame
+    img = _decode(thumbnails.render_thumbnail(frame, boxes, blur=True))
+    box = boxes[0]
+    # middle of the box's right edge: happy's orange (#E69F00 -> BGR 0, 159, 230), give or take JPEG
+    b, g, r = img[box["y"] + box["h"] // 2, box["x"] + box["w"]].astype(int)
+    assert r > 180 and 110 < g < 200 and b < 80
+
+
+def test_still_images_and_unreadable_frames(tmp_path, face_frame):
+    frame, _ = face_frame
+    still = tmp_path / "still.jpg"
+    cv2.imwrite(str(still), frame)
+    assert thumbnails.read_frame(still, frame_index=0, is_image=True).shape == frame.shape
+    not_media = tmp_path / "notes.mp4"
+    not_media.write_text("not a video")
+    with pytest.raises(thumbnails.FootageUnavailable):
+        thumbnails.read_frame(not_media, frame_index=0)
+    with pytest.raises(thumbnails.FootageUnavailable):
+        thumbnails.read_frame(not_media, frame_index=0, is_image=True)
+
+
+@pytest.fixture
+def stored_analysis(db, settings, tmp_path, webcam_clip, face_frame):
+    """A succeeded analysis of the real clip stored in (temporary) local storage, one face observed at FRAME."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    footage = FootageFactory(original_name="webcam.mp4", duration_s=2.4, fps=30.0, frame_count=72, width=640,
+                             height=360)
+    with open(webcam_clip, "rb") as fh:
+        footage.file.save("webcam.mp4", File(fh), save=True)
+    analysis = AnalysisFactory(footage=footage, model_version=ModelVersionFactory(), sample_fps=5.0,
+                               status=Analysis.Status.SUCCEEDED, progress=1.0)
+    box = face_frame[1][0]
+    FaceObservation.objects.create(analysis=analysis, segment_index=0, t=FRAME / 30.0, frame_index=FRAME, track_id=0,
+                                   x=box["x"], y=box["y"], w=box["w"], h=box["h"], detector_score=0.9,
+                                   top_emotion="happy", **probs_for("happy", 0.8))
+    return analysis
+
+
+def test_thumbnail_is_rendered_once_then_served_from_the_cache(stored_analysis, face_frame):
+    analysis = stored_analysis
+    assert analysis.footage.project.organisation.blur_faces is True   # the default
+    key = thumbnails.thumbnail_key(analysis, FRAME, blur=True)
+    assert not default_storage.exists(key)
+    first = thumbnails.moment_thumbnail(analysis=analysis, frame_index=FRAME)
+    assert default_storage.exists(key)
+    assert key.startswith(f"org-{analysis.footage.project.organisation_id}/")
+    # Remove the footage from disk: the cached thumbnail still answers, so it did not re-read the video.
+    analysis.footage.file.storage.delete(analysis.footage.file.name)
+    assert thumbnails.moment_thumbnail(analysis=analysis, frame_index=FRAME) == first
+    assert thumbnails.thumbnails_delete(analysis=analysis) == 1 and not default_storage.exists(key)
+
+
+def test_turning_blur_off_never_serves_the_blurred_copy_and_vice_versa(stored_analysis, face_frame):
+    frame, boxes = face_frame
+    blurred = _decode(thumbnails.moment_thumbnail(analysis=stored_analysis, frame_index=FRAME))
+    org = stored_analysis.footage.project.organisation
+    org.blur_faces = False
+    org.save()
+    clear = _decode(thumbnails.moment_thumbnail(analysis=stored_analysis, frame_index=FRAME))
+    raw_face = _inner(frame, boxes[0])
+    assert np.abs(_inner(clear, boxes[0]) - raw_face).mean() < 4
+    assert np.abs(_inner(blurred, boxes[0]) - raw_face).mean() > 8
+
+
+def test_thumbnail_view_and_retention(client, stored_analysis):
+    viewer = member_of(stored_analysis.footage.project.organisation, Role.VIEWER)
+    client.force_login(viewer)
+    response = client.get(f"/analyses/{stored_analysis.pk}/report/moments/{FRAME}.jpg")
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert _decode(response.content).shape[:2] == (360, 640)
+    page = client.get(f"/analyses/{stored_analysis.pk}/report/").content.decode()
+    assert f"/analyses/{stored_analysis.pk}/report/moments/{FRAME}.jpg" in page
+
+    # Retention deleted the raw footage: the report says so and shows no frames.
+    footage = stored_analysis.footage
+    footage.file_deleted_at = timezone.now()
+    footage.save()
+    with pytest.raises(thumbnails.FootageUnavailable, match="retention policy"):
+        thumbnails.moment_thumbnail(analysis=stored_analysis, frame_index=FRAME)
+    assert client.get(f"/analyses/{stored_analysis.pk}/report/moments/{FRAME}.jpg").status_code == 404
+    page = client.get(f"/analyses/{stored_analysis.pk}/report/").content.decode()
+    assert "deleted on" in page and "retention policy" in page
+    assert "/report/moments/" not in page
