@@ -1,0 +1,74 @@
+from django.core.management.base import CommandError
+
+from ml import services
+from ml.management.base import JsonCommand, resolve_dataset
+
+
+class Command(JsonCommand):
+    help = ("Train an emotion CNN on an imported dataset with the project's own training code "
+            "(ml.engine.training.train, as the shipped default model was) and register the result as a new "
+            "model version. Runs in this process; the row it records is the same a Celery run writes. "
+            "Defaults reproduce nothing by themselves: see the README for the default model's exact command.")
+
+    def add_arguments(self, parser):
+        d = services.TRAINING_DEFAULTS
+        parser.add_argument("--dataset", required=True, help="an imported dataset's name (see import_dataset)")
+        parser.add_argument("--val-data", default=None,
+                            help="a folder/zip/CSV to validate on each epoch (default: the dataset's own val/ split)")
+        parser.add_argument("--val-dataset", default=None, help="an imported dataset to validate on")
+        parser.add_argument("--preset", choices=services.ARCHITECTURE_PRESETS, default=d["preset"])
+        parser.add_argument("--epochs", type=int, default=d["epochs"])
+        parser.add_argument("--batch-size", type=int, default=d["batch_size"])
+        parser.add_argument("--learning-rate", type=float, default=d["learning_rate"],
+                            help="peak SGD learning rate after warm-up, cosine-decayed to zero")
+        parser.add_argument("--warmup-epochs", type=int, default=d["warmup_epochs"])
+        parser.add_argument("--augmentation", choices=services.AUGMENTATIONS, default=d["augmentation"])
+        parser.add_argument("--class-weighting", choices=services.CLASS_WEIGHTINGS, default=d["class_weighting"])
+        parser.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+        parser.add_argument("--label-smoothing", type=float, default=d["label_smoothing"])
+        parser.add_argument("--patience", type=int, default=d["patience"],
+                            help="early stopping on validation loss after this many epochs; 0 = off")
+        parser.add_argument("--seed", type=int, default=d["seed"])
+        parser.add_argument("--limit-per-class", type=int, default=None, help="cap images per class and split")
+        parser.add_argument("--no-mixed-precision", action="store_true", help="train in float32 instead of bf16")
+        parser.add_argument("--model-version", "--name", dest="model_version", default="",
+                            help="name of the new model version "
+                                                           "(default: <dataset>-<preset>-run<id>)")
+        parser.add_argument("--output", default=None, help="folder for model.keras + model.json "
+                                                            "(default: EMO7ION_MODEL_DIR/<version>)")
+        super().add_arguments(parser)
+
+    def run(self, **o) -> dict:
+        dataset = resolve_dataset(o["dataset"])
+        config = {
+            "preset": o["preset"], "epochs": o["epochs"], "batch_size": o["batch_size"],
+            "learning_rate": o["learning_rate"], "warmup_epochs": o["warmup_epochs"],
+            "augmentation": o["augmentation"], "class_weighting": o["class_weighting"],
+            "weight_decay": o["weight_decay"], "label_smoothing": o["label_smoothing"], "patience": o["patience"],
+            "seed": o["seed"], "limit_per_class": o["limit_per_class"], "mixed_precision": not o["no_mixed_precision"],
+            "val_data": o["val_data"], "version": o["model_version"], "output_dir": o["output"],
+            "val_dataset_id": resolve_dataset(o["val_dataset"]).pk if o["val_dataset"] else None,
+        }
+        try:
+            run = services.training_run_start(dataset=dataset, config=config, enqueue=False)
+        except services.JobRefused as exc:
+            raise CommandError(str(exc))
+        run = services.training_run_execute(run=run)  # progress is logged to stderr
+        mv = run.model_version
+        result = {"training_run_id": run.pk, "status": run.status, "error": run.error, "config": run.config,
+                  "epochs_completed": len(run.history), "history": run.history,
+                  "wall_time_s": (run.finished_at - run.started_at).total_seconds() if run.finished_at else None}
+        if mv is not None:
+            val = mv.metrics.get("validation") or {}
+            result.update(model_version={"id": mv.pk, "name": mv.name, "file": mv.file, "sha256": mv.sha256},
+                          validation={k: val.get(k) for k in ("n", "accuracy", "balanced_accuracy", "macro_f1")})
+        return result
+
+    def summary(self, r: dict) -> str:
+        if r["status"] != "succeeded":
+            return f"Training run {r['training_run_id']} {r['status']}: {r['error']}"
+        v = r.get("validation") or {}
+        return (f"Training run {r['training_run_id']} succeeded in {r['wall_time_s']:.0f} s: model version "
+                f"{r['model_version']['name']} at {r['model_version']['file']}"
+                + (f"; validation accuracy {v['accuracy']:.2%}, balanced {v['balanced_accuracy']:.2%} on {v['n']} faces"
+                   if v.get("accuracy") is not None else ""))

@@ -1,0 +1,36 @@
+"""Celery tasks for ML operations: thin wrappers that load a job row and run its service.
+
+They run on the `ml` queue (CELERY_TASK_ROUTES). acks_late + reject_on_worker_lost: a worker that
+dies mid-job gets the task redelivered; training then resumes from its last epoch checkpoint, and
+a job that already finished is left alone, so a second delivery is harmless.
+"""
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+from .models import BiasAudit, Evaluation, TrainingRun
+
+# Training takes hours on a small CPU: it gets its own limits (seconds), not the analysis tasks' hour.
+TRAINING_TIME_LIMIT = getattr(settings, "EMO7ION_TRAINING_TIME_LIMIT", 24 * 3600)
+
+
+@shared_task(name="ml.tasks.run_training", acks_late=True, reject_on_worker_lost=True,
+             time_limit=TRAINING_TIME_LIMIT + 300, soft_time_limit=TRAINING_TIME_LIMIT)
+def run_training(run_id: int) -> None:
+    run = TrainingRun.objects.filter(pk=run_id).select_related("dataset").first()
+    if run is not None:
+        services.training_run_execute(run=run)
+
+
+@shared_task(name="ml.tasks.run_evaluation", acks_late=True, reject_on_worker_lost=True)
+def run_evaluation(evaluation_id: int) -> None:
+    evaluation = Evaluation.objects.filter(pk=evaluation_id).select_related("model_version", "dataset").first()
+    if evaluation is not None:
+        services.evaluation_execute(evaluation=evaluation)
+
+
+@shared_task(name="ml.tasks.run_bias_audit", acks_late=True, reject_on_worker_lost=True)
+def run_bias_audit(audit_id: int) -> None:
+    audit = BiasAudit.objects.filter(pk=audit_id).select_related("model_version", "dataset").first()
+    if audit is not None:
+        services.bias_audit_execute(audit=audit)

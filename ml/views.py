@@ -1,0 +1,282 @@
+"""ML operations pages for platform admins (staff). Model version and bias audit pages are also
+readable, without any controls, by every signed-in user: a report names the model that made it,
+and its measured accuracy and bias audit belong to the people reading that report.
+
+Views parse, check who is asking, call a service or selector and render.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from emo7ion_site.plotting import figures_json
+
+from . import figures, selectors, services
+from .forms import BiasAuditForm, DatasetUploadForm, EvaluationForm, TrainingRunForm
+from .models import BiasAudit, Dataset, Evaluation, ModelVersion, TrainingRun
+
+
+def staff_required(view):
+    @wraps(view)
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("Only platform administrators manage models and datasets.")
+        return view(request, *args, **kwargs)
+    return wrapper
+
+
+def _figs(**figs) -> str:
+    """All of a page's figures as one JSON object (id -> figure) for templates/ml/_charts.html."""
+    figs = {name.replace("_", "-"): fig for name, fig in figs.items() if fig is not None}
+    return figures_json(figs) if figs else ""
+
+
+@staff_required
+def index(request):
+    return render(request, "ml/index.html", {
+        "active": selectors.model_versions_list().filter(is_active=True).first(),
+        "versions": selectors.model_versions_list()[:10],
+        "datasets": selectors.datasets_list()[:10],
+        "runs": selectors.training_runs_list()[:10],
+        "evaluations": selectors.evaluations_list()[:10],
+        "audits": selectors.bias_audits_list()[:10],
+        "activations": selectors.activations_list()[:10],
+    })
+
+
+# --- datasets
+
+@staff_required
+def dataset_list(request):
+    return render(request, "ml/dataset_list.html", {"datasets": selectors.datasets_list()})
+
+
+@staff_required
+def dataset_upload(request):
+    form = DatasetUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            dataset = services.dataset_import(path_or_file=d["file"], name=d["name"], kind=d["kind"] or None,
+                                              created_by=request.user, skip_invalid=d["skip_invalid"])
+        except services.DatasetImportError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Dataset {dataset.name} imported: {dataset.n_images:,} images.")
+            return redirect("ml:dataset_detail", pk=dataset.pk)
+    return render(request, "ml/dataset_upload.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@staff_required
+def dataset_detail(request, pk: int):
+    dataset = get_object_or_404(Dataset, pk=pk)
+    figs = {}
+    if dataset.labelled and any(dataset.class_counts.values()):
+        figs["class_balance"] = figures.class_balance(dataset.class_counts)
+    if dataset.attributes:
+        figs["attributes"] = figures.attribute_counts(dataset.attributes)
+    return render(request, "ml/dataset_detail.html", {
+        "dataset": dataset, "figures": _figs(**figs),
+        "runs": dataset.training_runs.select_related("model_version")[:20],
+        "evaluations": dataset.evaluations.select_related("model_version")[:20],
+        "audits": dataset.bias_audits.select_related("model_version")[:20],
+    })
+
+
+# --- training runs
+
+@staff_required
+def training_list(request):
+    form = TrainingRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = services.training_run_start(dataset=form.cleaned_data["dataset"], config=form.config(),
+                                              created_by=request.user)
+        except services.JobRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Training run {run.pk} queued.")
+            return redirect("ml:training_detail", pk=run.pk)
+    return render(request, "ml/training_list.html", {"form": form, "runs": selectors.training_runs_list()[:100]},
+                  status=400 if form.errors else 200)
+
+
+@staff_required
+def training_detail(request, pk: int):
+    run = get_object_or_404(selectors.training_runs_list(), pk=pk)
+    return render(request, "ml/training_detail.html", {
+        "run": run, "status": selectors.job_status(run),
+        "figures": _figs(curves=figures.training_curves(run.history)),
+    })
+
+
+@staff_required
+@require_GET
+def training_status(request, pk: int):
+    run = get_object_or_404(TrainingRun, pk=pk)
+    data = selectors.job_status(run)
+    data["figure"] = figures.training_curves(run.history).to_plotly_json()
+    return JsonResponse(data, json_dumps_params={"default": str})
+
+
+@staff_required
+@require_POST
+def training_cancel(request, pk: int):
+    run = services.training_run_cancel(run=get_object_or_404(TrainingRun, pk=pk), by=request.user)
+    messages.info(request, "Cancelled." if run.status == "cancelled" else
+                  "Cancel requested: the run stops after its current epoch.")
+    return redirect("ml:training_detail", pk=pk)
+
+
+# --- model versions
+
+@staff_required
+def model_version_list(request):
+    return render(request, "ml/model_version_list.html", {
+        "versions": selectors.model_versions_list(), "activations": selectors.activations_list()[:30]})
+
+
+@login_required
+def model_version_detail(request, pk: int):
+    mv = get_object_or_404(ModelVersion, pk=pk)
+    evaluation = selectors.latest_evaluation(mv)
+    metrics = evaluation.metrics if evaluation else (mv.metrics.get("validation") or {})
+    history = (mv.metadata.get("training") or {}).get("history") or []
+    figs = {}
+    if metrics.get("per_class"):
+        figs["per_class"] = figures.per_class_metrics(metrics["per_class"])
+    if metrics.get("confusion_matrix"):
+        figs["confusion"] = figures.confusion_heatmap(metrics["confusion_matrix"], metrics.get("labels") or mv.labels)
+    if history:
+        figs["curves"] = figures.training_curves(history)
+    return render(request, "ml/model_version_detail.html", {
+        "mv": mv, "metrics": metrics, "metrics_source": ("evaluation" if evaluation else
+                                                         "training validation" if metrics else ""),
+        "evaluation": evaluation, "figures": _figs(**figs), "history": history,
+        "training": mv.metadata.get("training") or {},
+        "evaluations": selectors.evaluations_for(mv), "audits": selectors.bias_audits_for(mv),
+        "activations": mv.activations.select_related("activated_by", "previous")[:20],
+        "blockers": services.promotion_blockers(mv), "can_manage": request.user.is_staff,
+    })
+
+
+@staff_required
+@require_POST
+def model_version_activate(request, pk: int):
+    mv = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        services.model_version_activate(model_version=mv, by=request.user)
+    except services.PromotionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{mv.name} is now the active model for new analyses.")
+    return redirect("ml:model_version_detail", pk=pk)
+
+
+@staff_required
+@require_POST
+def model_version_rollback(request):
+    try:
+        mv = services.model_version_rollback(by=request.user)
+    except services.PromotionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("ml:model_version_list")
+    messages.success(request, f"Rolled back: {mv.name} is active again.")
+    return redirect("ml:model_version_detail", pk=mv.pk)
+
+
+# --- evaluations
+
+@staff_required
+def evaluation_new(request):
+    initial = {"model_version": request.GET.get("model")} if request.GET.get("model") else None
+    form = EvaluationForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            ev = services.evaluation_run(model_version=d["model_version"], dataset=d["dataset"], split=d["split"],
+                                         tta=d["tta"], faces=d["faces"], created_by=request.user)
+        except services.JobRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Evaluation {ev.pk} queued.")
+            return redirect("ml:evaluation_detail", pk=ev.pk)
+    return render(request, "ml/evaluation_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def evaluation_detail(request, pk: int):
+    ev = get_object_or_404(selectors.evaluations_list(), pk=pk)
+    figs = {}
+    if ev.metrics.get("per_class"):
+        figs["per_class"] = figures.per_class_metrics(ev.metrics["per_class"])
+        figs["confusion"] = figures.confusion_heatmap(ev.metrics["confusion_matrix"], ev.metrics["labels"])
+    return render(request, "ml/evaluation_detail.html", {"ev": ev, "figures": _figs(**figs),
+                                                         "can_manage": request.user.is_staff})
+
+
+# --- bias audits
+
+@staff_required
+def bias_audit_new(request):
+    initial = {"model_version": request.GET.get("model")} if request.GET.get("model") else None
+    form = BiasAuditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            audit = services.bias_audit_run(
+                model_version=d["model_version"], dataset=d["dataset"], attributes=d["attribute_list"],
+                gap_threshold=d["gap_threshold"], ratio_threshold=d["ratio_threshold"],
+                min_group_size=d["min_group_size"], created_by=request.user)
+        except services.JobRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Bias audit {audit.pk} queued.")
+            return redirect("ml:bias_audit_detail", pk=audit.pk)
+    return render(request, "ml/bias_audit_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def bias_audit_detail(request, pk: int):
+    audit = get_object_or_404(selectors.bias_audits_list(), pk=pk)
+    result = audit.result or {}
+    labels = result.get("labels") or list(audit.model_version.labels)
+    sections, figs = [], {}
+    if result.get("attributes"):
+        figs["parity_overview"] = figures.parity_differences(result)
+    for i, (attr, entry) in enumerate((result.get("attributes") or {}).items()):
+        figs[f"parity_{i}"] = figures.predicted_share_parity(attr, entry, labels)
+        if result.get("labelled"):
+            figs[f"accuracy_{i}"] = figures.group_accuracy(attr, entry, result.get("gap_threshold", audit.gap_threshold))
+            figs[f"recall_{i}"] = figures.group_recall_heatmap(attr, entry, labels)
+        sections.append({"index": i, "attribute": attr, "entry": entry,
+                         "groups": [{"name": g, **m, "compared": g in entry.get("compared_groups", []),
+                                     "recalls": [m["per_class_recall"].get(label) for label in labels],
+                                     "shares": [m["predicted_shares"].get(label) for label in labels]}
+                                    for g, m in entry["groups"].items()],
+                         "parity": [entry.get("parity_difference", {}).get(label) for label in labels],
+                         "recall_gaps": [entry.get("per_class_recall_gap", {}).get(label) for label in labels]})
+    return render(request, "ml/bias_audit_detail.html", {
+        "audit": audit, "result": result, "sections": sections, "figures": _figs(**figs), "labels": labels,
+        "can_manage": request.user.is_staff})
+
+
+@login_required
+@require_GET
+def job_status(request, kind: str, pk: int):
+    """Polled by evaluation and audit pages while the job runs (training has its own, with the curve)."""
+    model = {"evaluation": Evaluation, "audit": BiasAudit}.get(kind)
+    if model is None:
+        raise PermissionDenied
+    job = get_object_or_404(model, pk=pk)
+    data = selectors.job_status(job)
+    if not request.user.is_staff:
+        data.pop("log")
+    return JsonResponse(data)
