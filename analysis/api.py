@@ -71,7 +71,8 @@ class ProjectViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Retr
     }
 
     def get_base_queryset(self):
-        return Project.objects.select_related("organisation").annotate(footage_count=Count("footage", distinct=True))
+        return (Project.objects.select_related("organisation")
+                .annotate(footage_count=Count("footage", distinct=True)).order_by("-created_at", "-pk"))
 
     def _refetched(self, project: Project) -> dict:
         return ProjectSerializer(self.get_base_queryset().get(pk=project.pk)).data
@@ -173,17 +174,15 @@ class FootageViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Retr
 
 
 class ObservationCSVRenderer(BaseRenderer):
-    """`?format=csv` on observations. The list itself is streamed by the view; this renders the
-    rare error body that is answered in CSV."""
+    """Lets content negotiation accept `?format=csv` (or Accept: text/csv) on observations. The view
+    streams the rows itself, and errors are always JSON, so this never renders a body."""
 
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        if isinstance(data, dict):
-            return "\n".join(f"{key},{value}" for key, value in data.items()).encode()
-        return str(data or "").encode()
+        raise NotImplementedError("observations stream their CSV themselves")
 
 
 class _Echo:
@@ -259,6 +258,7 @@ class AnalysisViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Ret
     @extend_schema(
         responses={(200, "application/json"): ObservationSerializer(many=True),
                    (200, "text/csv"): OpenApiTypes.STR},
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description="The analysis")],
         description="One row per face per sampled frame, in time order. Filter with t_min/t_max (seconds), "
                     "track and emotion; `?format=csv` streams every matching row as CSV (no paging).")
     @action(detail=True, methods=["get"], filterset_class=ObservationFilter, ordering_fields=["t", "track_id"],

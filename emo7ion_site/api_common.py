@@ -15,6 +15,7 @@ from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, permissions
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -70,7 +71,12 @@ ERROR_SCHEMA = {
 
 class Emo7ionAutoSchema(AutoSchema):
     """Documents the error answers every endpoint can give, so clients (and schemathesis) know
-    that 400/401/403/404/429 are part of the contract, with a JSON body."""
+    that 400/401/403/404/429 are part of the contract, with a JSON body; groups operations by
+    resource (the first path segment after /api/v1/)."""
+
+    def get_tags(self):
+        parts = [p for p in self.path.split("/") if p and not p.startswith("{")]
+        return [parts[2]] if len(parts) > 2 and parts[:2] == ["api", "v1"] else super().get_tags()
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -156,6 +162,13 @@ class ApiViewMixin:
 
     def get_exception_handler(self):
         return api_exception_handler
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        # Errors are JSON whatever format was asked for (e.g. ?format=csv): a client reads one shape.
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
 
 
 class OrganisationScopedMixin(ApiViewMixin):

@@ -31,7 +31,8 @@ class ModelVersionViewSet(_PlatformViewSet):
     ordering_fields = ["created_at", "name"]
 
     def get_queryset(self):
-        return selectors.model_versions_list().prefetch_related("activations__activated_by")
+        return (selectors.model_versions_list().prefetch_related("activations__activated_by")
+                .order_by("-created_at", "-pk"))
 
     def get_serializer_class(self):
         return ModelVersionDetailSerializer if self.action != "list" else ModelVersionSerializer
