@@ -96,6 +96,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request when it is absent
 # plotly.min.js ships inside the plotly package: serve that copy as static/plotly/plotly.min.js.
 STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", str(Path(plotly.__file__).parent / "package_data"))]
 WHITENOISE_USE_FINDERS = True  # serve straight from the finders: no collectstatic step for the demo
@@ -209,7 +210,11 @@ EMO7ION_SEGMENT_SECONDS = env.float("EMO7ION_SEGMENT_SECONDS", default=60.0)
 EMO7ION_DEFAULT_SAMPLE_FPS = env.float("EMO7ION_DEFAULT_SAMPLE_FPS", default=2.0)
 EMO7ION_BUCKET_SECONDS = env.float("EMO7ION_BUCKET_SECONDS", default=60.0)
 EMO7ION_CLASSIFIER_PRECISION = env("EMO7ION_CLASSIFIER_PRECISION", default="float32")
-EMO7ION_WEBHOOK_TIMEOUT = env.float("EMO7ION_WEBHOOK_TIMEOUT", default=5.0)
+EMO7ION_INVITATION_DAYS = env.int("EMO7ION_INVITATION_DAYS", default=7)
+EMO7ION_SITE_URL = env("EMO7ION_SITE_URL", default="")  # base of links in emails; default: the request's host
+EMO7ION_WEBHOOK_TIMEOUT = env.float("EMO7ION_INVITATION_DAYS = env.int("EMO7ION_INVITATION_DAYS", default=7)
+EMO7ION_SITE_URL = env("EMO7ION_SITE_URL", default="")  # base of links in emails; default: the request's host
+EMO7ION_WEBHOOK_TIMEOUT", default=5.0)
 EMO7ION_WEBHOOK_MAX_ATTEMPTS = env.int("EMO7ION_WEBHOOK_MAX_ATTEMPTS", default=6)
 EMO7ION_WEBHOOK_BACKOFF_S = env.float("EMO7ION_WEBHOOK_BACKOFF_S", default=30.0)  # doubles after each failure
 
