@@ -212,9 +212,7 @@ EMO7ION_BUCKET_SECONDS = env.float("EMO7ION_BUCKET_SECONDS", default=60.0)
 EMO7ION_CLASSIFIER_PRECISION = env("EMO7ION_CLASSIFIER_PRECISION", default="float32")
 EMO7ION_INVITATION_DAYS = env.int("EMO7ION_INVITATION_DAYS", default=7)
 EMO7ION_SITE_URL = env("EMO7ION_SITE_URL", default="")  # base of links in emails; default: the request's host
-EMO7ION_WEBHOOK_TIMEOUT = env.float("EMO7ION_INVITATION_DAYS = env.int("EMO7ION_INVITATION_DAYS", default=7)
-EMO7ION_SITE_URL = env("EMO7ION_SITE_URL", default="")  # base of links in emails; default: the request's host
-EMO7ION_WEBHOOK_TIMEOUT", default=5.0)
+EMO7ION_WEBHOOK_TIMEOUT = env.float("EMO7ION_WEBHOOK_TIMEOUT", default=5.0)
 EMO7ION_WEBHOOK_MAX_ATTEMPTS = env.int("EMO7ION_WEBHOOK_MAX_ATTEMPTS", default=6)
 EMO7ION_WEBHOOK_BACKOFF_S = env.float("EMO7ION_WEBHOOK_BACKOFF_S", default=30.0)  # doubles after each failure
 
