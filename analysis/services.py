@@ -115,7 +115,7 @@ def footage_validate_stored(*, footage: Footage) -> Footage:
     if reason:
         return _reject(footage, reason)
     if copy.size_bytes == 0:
-        return _reject(footage, "The file is empty (0 bytes).")
+        return _reject(footage, f"{footage.original_name} is empty (0 bytes).")
     from ml.engine.video import probe_media
     try:
         info = probe_media(copy.path)
@@ -342,16 +342,25 @@ def analysis_segment_run(*, analysis_id: int, index: int) -> bool:
         raise EngineError(f"Model {analysis.model_version} does not predict the seven FER2013 emotions "
                           f"(its labels: {', '.join(classifier.labels)})")
     is_last_segment = index == analysis.segment_count - 1
-    result = analyse_segment(
-        path, detector=detector, classifier=classifier, sample_fps=analysis.sample_fps,
-        t_start=segment.t_start, t_end=None if is_last_segment else segment.t_end,
-        should_cancel=lambda: not _still_running(analysis_id), on_progress=progress)
+    try:
+        result = analyse_segment(
+            path, detector=detector, classifier=classifier, sample_fps=analysis.sample_fps,
+            t_start=segment.t_start, t_end=None if is_last_segment else segment.t_end,
+            should_cancel=lambda: not _still_running(analysis_id), on_progress=progress)
+    except EngineError as exc:
+        # The engine names the local (cache) file; the person knows it by the name they uploaded.
+        raise type(exc)(str(exc).replace(path.name, analysis.footage.original_name)) from exc
     if result.cancelled:
         log.info("Analysis %s segment %s stopped: the analysis is no longer running", analysis_id, index)
         AnalysisSegment.objects.filter(pk=segment.pk, status=AnalysisSegment.Status.RUNNING).update(
             status=AnalysisSegment.Status.PENDING)
         return False
 
+    if result.stopped_early:
+        # Whatever was read before the break is only part of this segment: never let it pass as
+        # the whole (upload validation normally catches such files before they get here).
+        raise VideoReadError((result.warning or "The footage stopped decoding early (truncated or corrupt file)")
+                             .replace(path.name, analysis.footage.original_name))
     rows = _observation_rows(analysis, index, result.observations, list(classifier.labels))
     with transaction.atomic():
         FaceObservation.objects.filter(analysis_id=analysis_id, segment_index=index).delete()
@@ -377,6 +386,14 @@ def analysis_segment_run(*, analysis_id: int, index: int) -> bool:
         return done >= count
 
 
+def _segment_label(analysis_id: int, index: int) -> str:
+    segment = AnalysisSegment.objects.filter(analysis_id=analysis_id, index=index).first()
+    count = Analysis.objects.filter(pk=analysis_id).values_list("segment_count", flat=True).first() or 1
+    if segment is None or count <= 1:
+        return "Analysing the footage"
+    return f"Analysing segment {index + 1} of {count} ({segment.t_start:g}–{segment.t_end:g} s)"
+
+
 def analysis_segment_execute(*, analysis_id: int, index: int) -> bool:
     """`analysis_segment_run` for a worker: any error marks the analysis failed with a reason
     a person can read, and never escapes (the worker carries on with the next task)."""
@@ -384,7 +401,7 @@ def analysis_segment_execute(*, analysis_id: int, index: int) -> bool:
         return analysis_segment_run(analysis_id=analysis_id, index=index)
     except Exception as exc:
         log.exception("Analysis %s segment %s failed", analysis_id, index)
-        reason = human_reason(exc, f"Segment {index + 1}")
+        reason = human_reason(exc, _segment_label(analysis_id, index))
         AnalysisSegment.objects.filter(analysis_id=analysis_id, index=index).update(
             status=AnalysisSegment.Status.FAILED, error=reason[:2000])
         _fail(analysis_id, reason)
@@ -490,9 +507,14 @@ def analysis_finalize(*, analysis_id: int) -> Analysis | None:
             "wall_time_s": round(wall, 3),
             "warnings": [s.warning for s in segments if s.warning],
         })
+        summary["frames_with_faces"] = FaceObservation.objects.filter(analysis_id=analysis_id) \
+            .values("frame_index").distinct().count()
         if summary["faces_detected"] == 0:
             summary["note"] = ("No faces were found in this footage, so there is no emotion to report. "
                                "Faces must face the camera and be at least about 20 pixels tall.")
+        elif summary["frames_with_faces"] < 0.25 * max(1, summary["frames_analysed"]):
+            summary["note"] = (f"Faces were found in only {summary['frames_with_faces']} of "
+                               f"{summary['frames_analysed']} sampled frames: treat these shares with caution.")
         Analysis.objects.filter(pk=analysis_id).update(
             status=Analysis.Status.SUCCEEDED, progress=1.0, summary=summary, error="", finished_at=timezone.now())
         _announce_finished(analysis_id)

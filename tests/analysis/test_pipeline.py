@@ -1,0 +1,284 @@
+"""The pipeline steps the workers and the command line share: plan, segments, finalize.
+
+These run the steps in this process on real clips with the tiny trained model; the worker
+process itself is exercised in tests/integration.
+"""
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+
+from analysis import services, tasks
+from analysis.models import Analysis, AnalysisSegment, FaceObservation, TimelineBucket
+from analysis.signals import analysis_finished
+from ml.engine.labels import EMOTIONS
+
+from .conftest import clip, faceless_clip, upload
+
+OBS_FIELDS = ("segment_index", "t", "frame_index", "track_id", "segment_track_id", "x", "y", "w", "h",
+              "detector_score", *FaceObservation.PROB_FIELDS, "top_emotion")
+
+
+def observations(analysis):
+    return list(FaceObservation.objects.filter(analysis=analysis).order_by("segment_index", "t", "x", "y")
+                .values_list(*OBS_FIELDS))
+
+
+@pytest.fixture
+def webcam(project_a, alice):
+    return upload(project_a, clip("07_*"), alice)
+
+
+def start(footage, user, **kw):
+    return services.analysis_create(footage=footage, created_by=user, detector=kw.pop("detector", "haar"),
+                                    enqueue=False, **kw)
+
+
+def test_inline_run_succeeds_with_summary_buckets_and_observations(webcam, alice, model_version):
+    analysis = services.analysis_run_inline(analysis=start(webcam, alice, sample_fps=5))
+
+    assert analysis.status == Analysis.Status.SUCCEEDED, analysis.error
+    assert analysis.progress == 1.0 and analysis.finished_at and analysis.started_at
+    s = analysis.summary
+    assert s["frames_analysed"] == 12  # 2.4 s at 5 fps
+    assert s["faces_detected"] == FaceObservation.objects.filter(analysis=analysis).count() > 0
+    assert s["faces_detected"] >= 10  # one person facing a webcam: found in (nearly) every frame
+    assert s["unique_faces"] == 1
+    assert s["duration_s"] == pytest.approx(2.4, abs=0.05)
+    assert set(s["emotion_shares"]) == set(EMOTIONS)
+    assert sum(s["emotion_shares"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert s["dominant_emotion"] in EMOTIONS
+    assert s["detector"] == "haar" and s["model_version"] == model_version.name
+    assert s["wall_time_s"] > 0
+    buckets = list(TimelineBucket.objects.filter(analysis=analysis))
+    assert 4 <= len(buckets) <= 120
+    assert sum(b.faces for b in buckets) == s["faces_detected"]
+    assert sum(b.frames for b in buckets) == s["frames_analysed"]
+    assert buckets[0].t_start == 0 and buckets[-1].t_end == pytest.approx(s["duration_s"], abs=0.01)
+    # Each observation's top emotion is its most probable one.
+    for row in FaceObservation.objects.filter(analysis=analysis):
+        probs = {e: getattr(row, f"p_{e}") for e in EMOTIONS}
+        assert row.top_emotion == max(probs, key=probs.get)
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_segments_are_planned_by_time_and_tracks_stitched_across_them(webcam, alice, model_version, settings):
+    settings.EMO7ION_SEGMENT_SECONDS = 1.0
+    analysis = services.analysis_run_inline(analysis=start(webcam, alice, sample_fps=5))
+
+    assert analysis.status == Analysis.Status.SUCCEEDED, analysis.error
+    segments = list(AnalysisSegment.objects.filter(analysis=analysis).order_by("index"))
+    assert [(s.t_start, s.t_end) for s in segments] == [(0.0, 1.0), (1.0, 2.0), (2.0, pytest.approx(2.4, abs=0.05))]
+    assert all(s.status == "done" and s.attempts == 1 for s in segments)
+    assert analysis.segment_count == analysis.segments_done == 3
+    assert sum(s.frames_analysed for s in segments) == analysis.summary["frames_analysed"] == 12
+    # Every segment starts its local track ids at 0; after stitching, the one face is one track.
+    assert set(FaceObservation.objects.filter(analysis=analysis).values_list("segment_track_id", flat=True)) == {0}
+    assert analysis.summary["unique_faces"] == 1
+    assert set(FaceObservation.objects.filter(analysis=analysis).values_list("track_id", flat=True)) == {0}
+
+
+def test_a_segment_task_run_twice_leaves_exactly_the_same_observations(webcam, alice, model_version, settings):
+    settings.EMO7ION_SEGMENT_SECONDS = 1.0
+    analysis = start(webcam, alice, sample_fps=5)
+    assert services.analysis_plan(analysis_id=analysis.pk) == [0, 1, 2]
+
+    tasks.analyse_segment(analysis.pk, 1)  # the task body, run here as a worker would run it
+    first = observations(analysis)
+    assert first, "segment 1 of a webcam clip has faces"
+    tasks.analyse_segment(analysis.pk, 1)  # a redelivery: acks_late runs it again
+    assert observations(analysis) == first
+
+    segment = AnalysisSegment.objects.get(analysis=analysis, index=1)
+    assert segment.attempts == 2 and segment.status == "done"
+    analysis.refresh_from_db()
+    assert analysis.segments_done == 1  # counted once, however often it ran
+    assert analysis.status == Analysis.Status.RUNNING
+    assert 0.3 < analysis.progress < 0.35  # one third, not two thirds
+
+    tasks.analyse_segment(analysis.pk, 0)
+    tasks.analyse_segment(analysis.pk, 2)  # the last one to finish runs finalize
+    analysis.refresh_from_db()
+    assert analysis.status == Analysis.Status.SUCCEEDED and analysis.segments_done == 3
+    assert analysis.summary["faces_detected"] == FaceObservation.objects.filter(analysis=analysis).count()
+
+    # Finalize twice: same buckets, same summary (track ids derive from segment-local ones).
+    buckets = list(TimelineBucket.objects.filter(analysis=analysis).values_list("t_start", "faces", "emotion_counts"))
+    Analysis.objects.filter(pk=analysis.pk).update(status=Analysis.Status.RUNNING)
+    services.analysis_finalize(analysis_id=analysis.pk)
+    assert list(TimelineBucket.objects.filter(analysis=analysis).values_list("t_start", "faces", "emotion_counts")) \
+        == buckets
+    assert Analysis.objects.get(pk=analysis.pk).summary["unique_faces"] == analysis.summary["unique_faces"]
+
+
+def test_footage_without_faces_succeeds_with_zero_faces_and_says_so(project_a, alice, model_version, tmp_path):
+    """Decision: no faces is a result, not an error. The analysis succeeds and says so plainly."""
+    footage = upload(project_a, faceless_clip(tmp_path / "coffee.mp4"), alice)
+    assert footage.status == "ready", footage.rejection_reason
+    analysis = services.analysis_run_inline(analysis=start(footage, alice, sample_fps=2))
+
+    assert analysis.status == Analysis.Status.SUCCEEDED, analysis.error
+    s = analysis.summary
+    assert s["faces_detected"] == 0 and s["unique_faces"] == 0 and s["frames_with_faces"] == 0
+    assert s["frames_analysed"] == 6
+    assert s["dominant_emotion"] is None
+    assert set(s["emotion_shares"].values()) == {0.0}
+    assert s["note"].startswith("No faces were found in this footage")
+    buckets = TimelineBucket.objects.filter(analysis=analysis)
+    assert buckets.exists() and all(b.faces == 0 for b in buckets)
+
+
+def test_overhead_crowd_without_usable_faces_ends_clearly(project_a, alice, model_version, yunet_model_path,
+                                                          settings):
+    """../shared's 08 clip: a dense crowd seen from above. Detectors find at most a few spurious
+    boxes among a hundred heads; the analysis ends `succeeded` with numbers that say so."""
+    settings.EMO7ION_YUNET_MODEL = str(yunet_model_path)
+    footage = upload(project_a, clip("08_*"), alice)
+    assert footage.status == "ready", footage.rejection_reason
+    analysis = services.analysis_run_inline(analysis=start(footage, alice, detector="yunet", sample_fps=2))
+
+    assert analysis.status == Analysis.Status.SUCCEEDED, analysis.error
+    s = analysis.summary
+    assert s["frames_analysed"] == 11
+    assert s["faces_detected"] / s["frames_analysed"] < 2  # of ~100 people in view: none usable
+    assert s["frames_with_faces"] <= s["frames_analysed"]
+
+
+def test_cancelled_analysis_is_not_run_and_stays_cancelled(webcam, alice, model_version):
+    analysis = start(webcam, alice)
+    services.analysis_plan(analysis_id=analysis.pk)
+    assert services.analysis_cancel(analysis=analysis, by=alice)
+    assert analysis.status == Analysis.Status.CANCELLED and "alice" in analysis.error
+
+    assert services.analysis_segment_execute(analysis_id=analysis.pk, index=0) is False
+    analysis.refresh_from_db()
+    assert analysis.status == Analysis.Status.CANCELLED
+    assert not FaceObservation.objects.filter(analysis=analysis).exists()
+    assert services.analysis_cancel(analysis=analysis, by=alice) is False  # already over
+
+
+def test_cancellation_is_noticed_while_a_segment_runs(webcam, alice, model_version, monkeypatch):
+    """Cancel after the third frame: the segment stops at its next check, stores nothing."""
+    from ml import runtime
+    real = runtime.get_detector("haar")
+    analysis = start(webcam, alice, sample_fps=10)
+    services.analysis_plan(analysis_id=analysis.pk)
+
+    class CancelsAfterThreeFrames:
+        name = real.name
+        frames = 0
+
+        def detect(self, frame):
+            self.frames += 1
+            if self.frames == 3:
+                services.analysis_cancel(analysis=analysis, by=alice)
+            return real.detect(frame)
+
+    detector = CancelsAfterThreeFrames()
+    monkeypatch.setattr(runtime, "get_detector", lambda name=None, **kw: detector)
+    assert services.analysis_segment_execute(analysis_id=analysis.pk, index=0) is False
+    assert 3 <= detector.frames < 24  # it stopped before the end of the 24 sampled frames
+    analysis.refresh_from_db()
+    assert analysis.status == Analysis.Status.CANCELLED
+    assert not FaceObservation.objects.filter(analysis=analysis).exists()
+    assert not TimelineBucket.objects.filter(analysis=analysis).exists()
+
+
+def test_a_failing_segment_marks_the_analysis_failed_with_a_reason(webcam, alice, model_version):
+    analysis = start(webcam, alice)
+    services.analysis_plan(analysis_id=analysis.pk)
+    default_storage.delete(webcam.file.name)  # the stored file vanished under the analysis
+
+    assert services.analysis_segment_execute(analysis_id=analysis.pk, index=0) is False  # no exception
+    analysis.refresh_from_db()
+    assert analysis.status == Analysis.Status.FAILED
+    assert analysis.error.startswith("Analysing the footage: The stored file") and "missing" in analysis.error
+    assert AnalysisSegment.objects.get(analysis=analysis, index=0).status == "failed"
+    assert not TimelineBucket.objects.filter(analysis=analysis).exists()
+
+
+def test_a_file_corrupted_after_validation_fails_instead_of_giving_partial_results(webcam, alice, model_version):
+    analysis = start(webcam, alice, sample_fps=5)
+    services.analysis_plan(analysis_id=analysis.pk)
+    path = default_storage.path(webcam.file.name)
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2])
+
+    services.analysis_segment_execute(analysis_id=analysis.pk, index=0)
+    analysis.refresh_from_db()
+    assert analysis.status == Analysis.Status.FAILED
+    assert webcam.original_name in analysis.error
+    assert not TimelineBucket.objects.filter(analysis=analysis).exists()
+
+
+def test_finished_signal_is_sent_after_commit_for_success_and_failure(webcam, alice, model_version,
+                                                                      django_capture_on_commit_callbacks):
+    received = []
+
+    def receiver(sender, analysis, **kwargs):
+        received.append((sender, analysis.pk, analysis.status))
+
+    analysis_finished.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ok = services.analysis_run_inline(analysis=start(webcam, alice, sample_fps=2))
+        with django_capture_on_commit_callbacks(execute=True):
+            bad = start(webcam, alice)
+            services.analysis_fail(analysis=bad, reason="test failure")
+        with django_capture_on_commit_callbacks(execute=True):
+            cancelled = start(webcam, alice)
+            services.analysis_cancel(analysis=cancelled, by=alice)
+    finally:
+        analysis_finished.disconnect(receiver)
+    assert received == [(Analysis, ok.pk, "succeeded"), (Analysis, bad.pk, "failed")]
+
+
+def test_analysis_create_checks_its_input(project_a, alice, webcam, model_version, settings):
+    with pytest.raises(ValidationError, match="Unknown face detector"):
+        start(webcam, alice, detector="dlib")
+    with pytest.raises(ValidationError, match="between"):
+        start(webcam, alice, sample_fps=0)
+    with pytest.raises(ValidationError, match="between"):
+        start(webcam, alice, sample_fps=1000)
+    settings.EMO7ION_YUNET_MODEL = ""
+    with pytest.raises(ValidationError, match="yunet detector is not installed"):
+        start(webcam, alice, detector="yunet")
+    rejected = upload(project_a, clip("07_*"), alice, name="x.mp4")
+    rejected.status, rejected.rejection_reason = "rejected", "broken"
+    with pytest.raises(ValidationError, match="rejected: broken"):
+        start(rejected, alice)
+
+
+def test_analysis_create_enqueues_only_after_commit(webcam, alice, model_version, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        analysis = services.analysis_create(footage=webcam, created_by=alice)
+    assert len(callbacks) == 1  # start_analysis.delay, once the row is visible to workers
+    assert analysis.status == Analysis.Status.QUEUED
+    assert analysis.model_version == model_version  # the active version by default
+    assert analysis.sample_fps == settings_default_fps()
+
+
+def settings_default_fps():
+    from django.conf import settings
+    return settings.EMO7ION_DEFAULT_SAMPLE_FPS
+
+
+@pytest.mark.parametrize("duration, fps, expected_width, expected_count", [
+    (3600, 2, 60, 60),       # 1 h at the 60 s default
+    (36000, 2, 300, 120),    # 10 h: capped at 120 buckets
+    (20, 2, 2, 10),          # a 20 s clip still gets ten
+    (4.2, 2, 0.5, 9),        # never narrower than the sampling interval
+    (2.4, 5, 0.25, 10),
+])
+def test_bucket_width_rules(duration, fps, expected_width, expected_count):
+    from ml.engine.pipeline import bucket_count
+    width = services.bucket_seconds(duration, fps, preferred_s=60)
+    assert width == expected_width
+    assert bucket_count(duration, width) == expected_count
+
+
+def test_segment_bounds_cover_the_footage():
+    assert services.segment_bounds(150, 60) == [(0, 60), (60, 120), (120, 150)]
+    assert services.segment_bounds(120, 60) == [(0, 60), (60, 120)]
+    assert services.segment_bounds(0, 60) == [(0.0, 0.0)]  # a still image
