@@ -3,12 +3,16 @@ import json
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from django.core.validators import URLValidator
 from rest_framework import serializers
 
 from accounts.models import Organisation
 from accounts.tenancy import memberships_of
 
 from .models import Event, WebhookDelivery, WebhookEndpoint
+
+
+HTTP_URL = URLValidator(schemes=["http", "https"], message="The URL must start with http:// or https://.")
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
@@ -45,14 +49,14 @@ class _MyOrganisations(serializers.SlugRelatedField):
 
 class WebhookEndpointCreateSerializer(serializers.Serializer):
     organisation = _MyOrganisations(slug_field="slug", help_text="The organisation's slug")
-    url = serializers.URLField(max_length=500)
+    url = serializers.URLField(max_length=500, validators=[HTTP_URL])
     events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), min_length=1)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     is_active = serializers.BooleanField(required=False, default=True)
 
 
 class WebhookEndpointUpdateSerializer(serializers.Serializer):
-    url = serializers.URLField(max_length=500, required=False)
+    url = serializers.URLField(max_length=500, required=False, validators=[HTTP_URL])
     events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), min_length=1,
                                    required=False)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
