@@ -725,9 +725,9 @@ def promotion_blockers(model_version: ModelVersion) -> list[str]:
     """What a version lacks before it may become active (empty when it may)."""
     missing = []
     if not model_version.evaluations.filter(status=JobStatus.SUCCEEDED).exists():
-        missing.append("a succeeded evaluation")
+        missing.append("succeeded evaluation")
     if not model_version.bias_audits.filter(status=JobStatus.SUCCEEDED).exists():
-        missing.append("a succeeded bias audit")
+        missing.append("succeeded bias audit")
     return missing
 
 
