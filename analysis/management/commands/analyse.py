@@ -165,6 +165,7 @@ class Command(BaseCommand):
             "frames_analysed": s["frames_analysed"],
             "faces_detected": s["faces_detected"],
             "unique_faces": s["unique_faces"],
+            "frames_with_faces": s.get("frames_with_faces"),
             "duration_s": s["duration_s"],
             "emotion_shares": s["emotion_shares"],
             "dominant_emotion": s.get("dominant_emotion"),
