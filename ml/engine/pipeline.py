@@ -70,9 +70,13 @@ class SegmentResult:
 
 @dataclass
 class _Pending:
-    frames: list[tuple[int, float, list, list[int]]] = field(default_factory=list)  # (index, t, boxes, ids)
+    """Faces waiting for the classifier, in frame order: (frame index, t, box, track id) + crop."""
+    faces: list[tuple[int, float, Any, int]] = field(default_factory=list)
     crops: list[np.ndarray] = field(default_factory=list)
-    count: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.faces)
 
 
 def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: float = 0.0,
@@ -107,22 +111,21 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
             fraction = min(0.99, max(0.0, (t - t_start) / (end - t_start))) if end > t_start else 0.0
         on_progress(fraction)
 
-    def flush() -> None:
-        if not pending.count:
+    def flush(limit: int | None = None) -> None:
+        """Classify the oldest `limit` waiting faces (all when None) in one call."""
+        n = pending.count if limit is None else min(limit, pending.count)
+        if not n:
             return
         t0 = time.perf_counter()
-        probs = np.asarray(classifier.predict_proba(np.stack(pending.crops), batch_size=batch_size), np.float32)
+        probs = np.asarray(classifier.predict_proba(np.stack(pending.crops[:n]), batch_size=batch_size),
+                           np.float32)
         timings["classify"] += time.perf_counter() - t0
-        i = 0
-        for index, t, boxes, ids in pending.frames:
-            for box, tid in zip(boxes, ids):
-                result.observations.append(Observation(
-                    t=round(float(t), 4), frame_index=int(index), track_id=int(tid), x=int(box.x), y=int(box.y),
-                    w=int(box.w), h=int(box.h), score=round(float(box.score), 4), probs=probs[i]))
-                i += 1
-        pending.frames.clear()
-        pending.crops.clear()
-        pending.count = 0
+        for (index, t, box, tid), p in zip(pending.faces[:n], probs):
+            result.observations.append(Observation(
+                t=round(float(t), 4), frame_index=int(index), track_id=int(tid), x=int(box.x), y=int(box.y),
+                w=int(box.w), h=int(box.h), score=round(float(box.score), 4), probs=p))
+        del pending.faces[:n]
+        del pending.crops[:n]
 
     def cancelled() -> bool:
         if should_cancel is not None and should_cancel():
@@ -142,15 +145,16 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
         result.frame_times.append(round(float(t), 4))
         result.faces_detected += len(boxes)
         if boxes:
-            crops = crop_faces(frame, boxes, size=size)
-            pending.frames.append((index, t, boxes, ids))
-            pending.crops.extend(crops)
-            pending.count += len(boxes)
+            pending.faces.extend((index, t, box, tid) for box, tid in zip(boxes, ids))
+            pending.crops.extend(crop_faces(frame, boxes, size=size))
         frames_since_check += 1
         if pending.count >= batch_size:
-            flush()
+            # Whole batches only: the classifier runs at its fixed batch size, faces from many frames.
+            while pending.count >= batch_size and not result.cancelled:
+                flush(batch_size)
+                cancelled()
             frames_since_check = 0
-            if cancelled():
+            if result.cancelled:
                 break
             progress(t)
         elif frames_since_check >= CANCEL_CHECK_FRAMES:
@@ -161,9 +165,7 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
         t_decode = time.perf_counter()
     if not result.cancelled:
         flush()
-    else:
-        # Faces found after the last batch are dropped: a cancelled segment is not a result.
-        pending.frames.clear()
+    # (When cancelled, faces still waiting are dropped: a cancelled segment is not a result.)
     result.stopped_early = frames.stopped_early
     result.warning = frames.message
     result.track_count = tracker.track_count

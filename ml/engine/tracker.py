@@ -20,7 +20,7 @@ from scipy.optimize import linear_sum_assignment
 
 IOU_THRESHOLD = 0.3
 MAX_AGE = 3          # sampled frames a face may be missed (occlusion, a missed detection)
-CENTROID_GATE = 1.0  # a centroid match may move at most this many box sizes
+CENTROID_GATE = 1.5  # a centroid match may move at most this many box sizes
 SIZE_RATIO = 2.0     # ... and change size by at most this factor
 _FORBIDDEN = 1e6
 

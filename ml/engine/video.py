@@ -20,6 +20,7 @@ from .errors import VideoReadError
 # A stream may end a little before its container's stated duration (rounded frame counts,
 # variable frame rate): only a shortfall larger than this is treated as truncation.
 END_TOLERANCE_S = 0.25
+SEEK_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,10 @@ class SampledFrames:
     Frames that are not used are skipped with `grab()` (demuxed, never converted to BGR). After
     iteration, `stopped_early` says whether the stream ended before it should have (a truncated or
     corrupt file) and `message` says where; `frames_read` counts the frames yielded.
+
+    `t_seconds` is the frame's own timestamp and is exact. `frame_index` is OpenCV's frame number:
+    exact for constant-frame-rate files; after a seek in a variable-frame-rate file OpenCV derives
+    it from the average rate, so locate frames by `t_seconds` (see `read_frame_at`).
     """
 
     def __init__(self, path: str | os.PathLike, sample_fps: float, t_start: float = 0.0,
@@ -179,9 +184,10 @@ class SampledFrames:
             step = 1.0 / self.sample_fps
             half_frame = 0.5 / fps
             if self.t_start > 0:
-                # OpenCV seeks to the previous key frame and decodes forward to the target. Aim one
-                # frame early: the frame nearest the first sample instant may sit just before t_start.
-                cap.set(cv2.CAP_PROP_POS_MSEC, max(0.0, self.t_start - 1.0 / fps) * 1000.0)
+                # OpenCV seeks to the previous key frame and decodes forward to the target, but it
+                # converts time to frames with the average rate, so with a variable frame rate it can
+                # land late. Aim a second early and skip forward by the frames' own timestamps.
+                cap.set(cv2.CAP_PROP_POS_MSEC, max(0.0, self.t_start - SEEK_MARGIN_S) * 1000.0)
             # The sampling grid is anchored at t = 0 and an instant belongs to the segment whose
             # [t_start, t_end) holds it, so consecutive segments sample exactly the instants one
             # long run would, each once. Each instant takes the first frame within half a frame of it.

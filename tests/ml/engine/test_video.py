@@ -1,0 +1,186 @@
+"""Probing and frame sampling on the real clips in ../shared, and on broken copies of them."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from ml.engine.errors import VideoReadError
+from ml.engine.video import iter_sampled_frames, probe_media, read_frame_at
+
+from .conftest import photo, video
+
+# What the clips are (the shared README and ffprobe agree on these).
+CLIPS = {
+    "01": (1920, 1080, 25.0, 105),
+    "03": (640, 360, 23.976, 472),
+    "06": (960, 540, 26.398, 169),
+    "07": (640, 360, 30.0, 72),
+    "08": (826, 540, 25.0, 127),
+}
+
+
+@pytest.mark.parametrize("prefix", sorted(CLIPS))
+def test_probe_reads_geometry_of_every_clip(prefix):
+    width, height, fps, frames = CLIPS[prefix]
+    info = probe_media(video(prefix))
+    assert info.kind == "video"
+    assert (info.width, info.height, info.frame_count) == (width, height, frames)
+    assert info.fps == pytest.approx(fps, abs=0.01)
+    assert info.duration_s == pytest.approx(frames / fps, abs=0.01)
+
+
+def test_probe_still_image_is_one_frame_footage():
+    info = probe_media(photo("14"))
+    assert (info.kind, info.frame_count, info.duration_s, info.width, info.height) == ("image", 1, 0.0, 500, 334)
+
+
+def test_probe_decides_by_content_not_by_name(tmp_path):
+    # A JPEG named .mp4 is still an image; an mp4 named .jpg is still a video.
+    fake_video = tmp_path / "photo.mp4"
+    fake_video.write_bytes(photo("15").read_bytes())
+    assert probe_media(fake_video).kind == "image"
+    fake_image = tmp_path / "clip.jpg"
+    fake_image.write_bytes(video("07").read_bytes())
+    assert probe_media(fake_image).kind == "video"
+
+
+def test_empty_file_is_rejected_with_reason(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(VideoReadError, match="empty"):
+        probe_media(empty)
+    with pytest.raises(VideoReadError, match="empty"):
+        list(iter_sampled_frames(empty, 2.0))
+
+
+def test_text_file_named_mp4_is_rejected(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("This is a meeting agenda, not a video.\n" * 50)
+    with pytest.raises(VideoReadError, match="not a video or image"):
+        probe_media(text)
+
+
+def test_missing_file_is_rejected(tmp_path):
+    with pytest.raises(VideoReadError, match="does not exist"):
+        probe_media(tmp_path / "nowhere.mp4")
+
+
+def test_corrupt_jpeg_is_rejected(tmp_path):
+    data = photo("12").read_bytes()
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(data[:200])  # a JPEG header and nothing else
+    with pytest.raises(VideoReadError):
+        probe_media(broken)
+
+
+def test_half_mp4_with_index_at_end_is_rejected(half_mp4_index_at_end):
+    with pytest.raises(VideoReadError, match="cut short|not a video"):
+        probe_media(half_mp4_index_at_end)
+
+
+def test_half_mp4_that_opens_is_rejected_by_probe(half_mp4):
+    # The container opens and claims the full duration: only decoding the end shows the truth.
+    cap = cv2.VideoCapture(str(half_mp4), cv2.CAP_FFMPEG)
+    assert cap.isOpened() and cap.get(cv2.CAP_PROP_FRAME_COUNT) == CLIPS["03"][3]
+    cap.release()
+    with pytest.raises(VideoReadError, match="truncated"):
+        probe_media(half_mp4)
+
+
+def test_half_mp4_sampling_stops_early_and_says_so(half_mp4):
+    frames = iter_sampled_frames(half_mp4, 2.0)
+    got = [t for _, t, _ in frames]
+    duration = CLIPS["03"][3] / CLIPS["03"][2]
+    assert frames.stopped_early
+    assert "truncated" in frames.message
+    # It decoded what is there (about half) and stopped, without raising.
+    assert 0.3 * duration * 2 < len(got) < 0.7 * duration * 2
+    assert frames.frames_read == len(got)
+
+
+def test_whole_clips_are_decodable_to_their_last_frame():
+    # The check the probe relies on: seeking to near the end of an intact file and decoding on
+    # reaches the stated frame count.
+    for prefix, (_, _, fps, frames) in CLIPS.items():
+        sampled = iter_sampled_frames(video(prefix), fps)  # every frame
+        last = None
+        for last in sampled:
+            pass
+        assert not sampled.stopped_early, (prefix, sampled.message)
+        assert last[0] >= frames - 2, prefix
+
+
+@pytest.mark.parametrize("prefix,sample_fps", [("03", 2.0), ("01", 5.0), ("07", 1.0)])
+def test_sampling_rate_and_times(prefix, sample_fps):
+    _, _, fps, frames = CLIPS[prefix]
+    duration = frames / fps
+    got = list(iter_sampled_frames(video(prefix), sample_fps))
+    expected = math.floor(duration * sample_fps - 1e-9) + 1
+    assert len(got) == expected
+    times = np.array([t for _, t, _ in got])
+    indices = [i for i, _, _ in got]
+    assert indices == sorted(set(indices))
+    # Each sampled frame is the one nearest its instant k / sample_fps (within half a frame).
+    assert np.all(np.abs(times - np.arange(expected) / sample_fps) <= 0.5 / fps + 1e-6)
+    for index, t, frame in got:
+        assert frame.shape == (CLIPS[prefix][1], CLIPS[prefix][0], 3) and frame.dtype == np.uint8
+        assert t == pytest.approx(index / fps, abs=1e-3)
+
+
+@pytest.mark.parametrize("prefix", ["03", "06"])  # 06 has a variable frame rate
+def test_segments_sample_the_same_frames_as_one_run(prefix):
+    path = video(prefix)
+    whole = [(i, round(t, 3)) for i, t, _ in iter_sampled_frames(path, 2.0)]
+    pieces = []
+    for start in range(0, 30, 2):
+        pieces += [(i, round(t, 3)) for i, t, _ in iter_sampled_frames(path, 2.0, start, start + 2)]
+    times = [t for _, t in pieces]
+    assert len(times) == len(set(times)), "a frame was sampled by two segments"
+    # The same frames (by their timestamps) as one long run.
+    assert [t for _, t in pieces] == [t for _, t in whole]
+    if prefix == "03":  # constant frame rate: the frame numbers agree too (with a variable rate,
+        # OpenCV numbers frames after a seek from the average rate, so only t is exact)
+        assert pieces == whole
+
+
+def test_sampled_frames_match_sequential_decoding():
+    path = video("07")
+    cap = cv2.VideoCapture(str(path))
+    sequential = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        sequential.append(frame)
+    for index, _, frame in iter_sampled_frames(path, 2.0):
+        assert np.array_equal(frame, sequential[index])
+
+
+def test_image_is_one_frame_at_time_zero():
+    got = list(iter_sampled_frames(photo("15"), 2.0))
+    assert len(got) == 1
+    index, t, frame = got[0]
+    assert (index, t, frame.shape) == (0, 0.0, (375, 500, 3))
+    assert list(iter_sampled_frames(photo("15"), 2.0, t_start=60.0)) == []
+
+
+def test_bad_sampling_arguments_are_refused():
+    with pytest.raises(ValueError, match="sample_fps"):
+        iter_sampled_frames(video("07"), 0)
+    with pytest.raises(ValueError):
+        iter_sampled_frames(video("07"), 2.0, t_start=5.0, t_end=1.0)
+
+
+def test_segment_past_the_end_is_empty_not_an_error():
+    frames = iter_sampled_frames(video("07"), 2.0, t_start=100.0, t_end=160.0)
+    assert list(frames) == [] and not frames.stopped_early
+
+
+def test_read_frame_at():
+    frame = read_frame_at(video("03"), 10.0)
+    assert frame.shape == (360, 640, 3)
+    with pytest.raises(VideoReadError):
+        read_frame_at(video("03"), 500.0)
