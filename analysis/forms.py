@@ -20,7 +20,9 @@ class ProjectForm(forms.Form):
 
 
 class FootageUploadForm(forms.Form):
-    file = forms.FileField(label="Video or photo",
+    # Empty files pass the form: the service records them as rejected ("... is empty"), so
+    # the person sees what happened to their upload instead of a bare form error.
+    file = forms.FileField(label="Video or photo", allow_empty_file=True,
                            widget=forms.ClearableFileInput(attrs={"accept": "video/*,image/*"}))
 
 
