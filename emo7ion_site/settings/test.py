@@ -17,9 +17,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{TEST_TAG}.sqlite3")}
 if CELERY_BROKER_URL.startswith("filesystem"):
     _queue = VAR_DIR / f"celery-test-{TEST_TAG}"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_queue / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue / "queue"), "data_folder_out": str(_queue / "queue"),
         "processed_folder": str(_queue / "processed"), "store_processed": False,
+        # broadcast/pidbox files; kombu would otherwise write ./control in the working directory
+        "control_folder": str(_queue / "control"),
     }
