@@ -734,6 +734,7 @@ def promotion_blockers(model_version: ModelVersion) -> list[str]:
 def model_version_activate(*, model_version: ModelVersion, by=None, note: str = "") -> ModelVersion:
     """Make a version the active default for new analyses. Analyses already queued or running keep
     the version they were created with (their own foreign key)."""
+    model_version.refresh_from_db(fields=["is_active"])
     if model_version.is_active:
         return model_version
     missing = promotion_blockers(model_version)

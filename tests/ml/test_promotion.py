@@ -104,3 +104,9 @@ def test_register_model_missing_metadata_is_a_clear_error(tmp_path):
     bogus.write_bytes(b"not a model")
     with pytest.raises(CommandError, match="metadata m.json is missing"):
         call_command("register_model", str(bogus), stdout=io.StringIO())
+
+
+def test_service_preset_list_matches_the_engine():
+    """ml.services repeats the engine's preset names so web processes need not import Keras."""
+    from ml.engine.architectures import PRESETS
+    assert tuple(PRESETS) == services.ARCHITECTURE_PRESETS
