@@ -22,8 +22,9 @@ def _layout(height: int = 380, **overrides) -> dict:
     # template=None keeps each figure's JSON to its data (plotly's default template is ~6 kB per chart).
     layout = dict(
         template=None, height=height, autosize=True, font=dict(family=FONT, size=13, color=INK),
-        paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", margin=dict(l=60, r=60, t=30, b=50),
-        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, traceorder="normal"),
+        paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", margin=dict(l=60, r=60, t=40, b=50),
+        # Legend above the plot: below it, it collides with the time axis title on narrow screens.
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, traceorder="normal"),
         hoverlabel=dict(font=dict(family=FONT)),
         xaxis=dict(gridcolor=GRID, zeroline=False, automargin=True, linecolor=GRID),
         yaxis=dict(gridcolor=GRID, zeroline=False, automargin=True, linecolor=GRID),
@@ -68,8 +69,9 @@ def emotion_timeline_figure(buckets: list[dict]) -> go.Figure:
         xaxis=dict(title=dict(text=f"time ({unit})"), gridcolor=GRID, zeroline=False, automargin=True),
         yaxis=dict(title=dict(text="share of faces"), tickformat=".0%", range=[0, 1], gridcolor=GRID,
                    automargin=True),
+        # tickmode "auto": plotly.js would otherwise sync these ticks to the share axis (1.279, 1.599...).
         yaxis2=dict(title=dict(text="faces per frame"), overlaying="y", side="right", rangemode="tozero",
-                    showgrid=False, automargin=True),
+                    showgrid=False, automargin=True, tickmode="auto", nticks=6),
     ))
     return fig
 
@@ -98,7 +100,7 @@ def emotion_distribution_figure(shares: dict[str, float]) -> go.Figure:
     values = [round(shares.get(e, 0.0), 4) for e in EMOTIONS]
     fig = go.Figure(go.Bar(
         x=values, y=list(EMOTIONS), orientation="h", marker=dict(color=[EMOTION_COLOURS[e] for e in EMOTIONS]),
-        text=[f"{v:.0%}" for v in values], textposition="outside", cliponaxis=False,
+        text=[f"{v:.0%}" if v >= 0.005 else "" for v in values], textposition="outside", cliponaxis=False,
         hovertemplate="%{y}: %{x:.1%}<extra></extra>", showlegend=False))
     fig.update_layout(**_layout(
         height=340, margin=dict(l=80, r=40, t=20, b=40),

@@ -14,7 +14,7 @@ from emo7ion_site.plotting import figure_json
 from . import exports
 from .models import Analysis, FaceObservation, Project
 from .report_figures import analysis_figures, project_shares_figure, project_timeline_figure
-from .reports import (DEFINITIONS, analysis_report, analysis_tracks_page, format_timestamp, project_analyses,
+from .reports import (DEFINITIONS, analysis_report, analysis_tracks_page, format_span, project_analyses,
                       project_comparison, project_timeline, track_columns)
 from .thumbnails import FootageUnavailable, footage_unavailable_reason, moment_thumbnail
 
@@ -71,7 +71,7 @@ def analysis_report_context(request, analysis: Analysis) -> dict:
                          "json": figure_json(figures[fid])} for fid, title, caption, size in CHARTS]
     report["footage_unavailable"] = footage_unavailable_reason(analysis.footage)
     report["blur_faces"] = analysis.footage.project.organisation.blur_faces
-    report["bucket_label"] = format_timestamp(report["timeline"].bucket_s)
+    report["bucket_label"] = format_span(report["timeline"].bucket_s)
     context["report"] = report
     return context
 

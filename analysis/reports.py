@@ -68,6 +68,16 @@ def format_timestamp(seconds: float | None) -> str:
     return text
 
 
+def format_span(seconds: float) -> str:
+    """A length of time as people say it: '1 s', '30 s', '5 min', '1 h'."""
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
+
+
 def nice_bucket_seconds(duration_s: float, min_bucket_s: float = 0.5) -> float:
     for size in NICE_BUCKET_SECONDS:
         if size >= min_bucket_s and duration_s / size <= MAX_BUCKETS:

@@ -1,5 +1,6 @@
 """Key-moment thumbnails: one frame of the footage with its face boxes drawn, faces blurred when the
-organisation asks for it (the default).
+organisation asks for it (the default). Blurring covers the analysis' boxes and every face the
+platform's detector finds in the frame again, so a face the analysis skipped is not shown either.
 
 Frames are read from the footage file (the local file, or the local copy of the stored object kept in
 EMO7ION_CACHE_DIR keyed by sha256, see analysis.media) and the JPEG is cached in the default storage beside the
@@ -66,10 +67,17 @@ def blur_faces(frame: np.ndarray, boxes: list[dict], pad: float = 0.15) -> np.nd
     return out
 
 
+def _label_ink(bgr: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white text, whichever reads better on the emotion's colour."""
+    b, g, r = bgr
+    return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
+
+
 def draw_boxes(frame: np.ndarray, boxes: list[dict], scale: float = 1.0) -> np.ndarray:
     """Face boxes in their top emotion's colour (the report's palette), labelled when there is room."""
     out = frame.copy()
-    thickness = max(1, int(round(out.shape[1] / 320)))
+    thickness = max(2, int(round(out.shape[1] / 240)))
+    font_scale = max(0.45, out.shape[1] / 1100)
     for b in boxes:
         x, y = int(round(b["x"] * scale)), int(round(b["y"] * scale))
         w, h = int(round(b["w"] * scale)), int(round(b["h"] * scale))
@@ -77,12 +85,12 @@ def draw_boxes(frame: np.ndarray, boxes: list[dict], scale: float = 1.0) -> np.n
         cv2.rectangle(out, (x, y), (x + w, y + h), (0, 0, 0), thickness + 2)  # dark halo: visible on any background
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, thickness)
         label = b.get("top_emotion")
-        if label and w >= 36:
-            font_scale = 0.4
-            (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-            ty = y - 3 if y - th - 6 > 0 else y + h + th + 3
-            cv2.rectangle(out, (x, ty - th - 3), (x + tw + 4, ty + base - 1), colour, -1)
-            cv2.putText(out, label, (x + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+        (tw, th), base = cv2.getTextSize(label or "", cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        if label and w >= tw * 0.8:
+            ty = y - 4 if y - th - 8 > 0 else y + h + th + 4
+            cv2.rectangle(out, (x - thickness // 2, ty - th - 4), (x + tw + 6, ty + base), colour, -1)
+            cv2.putText(out, label, (x + 3, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, _label_ink(colour), 1,
+                        cv2.LINE_AA)
     return out
 
 
@@ -112,11 +120,12 @@ def read_frame(path: str | Path, *, frame_index: int, t: float | None = None, is
         cap.release()
 
 
-def render_thumbnail(frame: np.ndarray, boxes: list[dict], *, blur: bool,
+def render_thumbnail(frame: np.ndarray, boxes: list[dict], *, blur: bool, extra_faces: list[dict] | None = None,
                      max_width: int = THUMBNAIL_MAX_WIDTH) -> bytes:
-    """Blur (at full resolution, so nothing sharp survives the resize), shrink, draw boxes, encode JPEG."""
+    """Blur (at full resolution, so nothing sharp survives the resize), shrink, draw boxes, encode JPEG.
+    `boxes` are the analysis' observations (blurred and drawn); `extra_faces` are only blurred."""
     if blur:
-        frame = blur_faces(frame, boxes)
+        frame = blur_faces(frame, list(boxes) + list(extra_faces or []))
     scale = min(1.0, max_width / frame.shape[1])
     if scale < 1.0:
         frame = cv2.resize(frame, (int(round(frame.shape[1] * scale)), int(round(frame.shape[0] * scale))),
@@ -156,6 +165,18 @@ def local_footage_path(footage: Footage) -> Path:
                                  "can be shown.") from exc
 
 
+def detect_faces_to_blur(frame: np.ndarray) -> list[dict]:
+    """Faces the analysis did not keep (too small, low score, missed in that frame) are still faces:
+    run the platform's detector on the frame once more so that blurring covers them too."""
+    from ml.runtime import get_detector
+
+    try:
+        return [{"x": f.x, "y": f.y, "w": f.w, "h": f.h} for f in get_detector().detect(frame)]
+    except Exception as exc:  # a detector that cannot load must not cost the report its thumbnail
+        log.warning("no extra face detection for blurring: %s", exc)
+        return []
+
+
 # --------------------------------------------------------------------------- cached thumbnails
 
 def thumbnail_key(analysis: Analysis, frame_index: int, blur: bool) -> str:
@@ -181,7 +202,7 @@ def moment_thumbnail(*, analysis: Analysis, frame_index: int) -> bytes:
     t = boxes[0]["t"] if boxes else None
     frame = read_frame(local_footage_path(footage), frame_index=frame_index, t=t,
                        is_image=footage.kind == Footage.Kind.IMAGE)
-    data = render_thumbnail(frame, boxes, blur=blur)
+    data = render_thumbnail(frame, boxes, blur=blur, extra_faces=detect_faces_to_blur(frame) if blur else None)
     try:
         default_storage.save(key, ContentFile(data))
     except OSError as exc:  # a cache that cannot be written costs time, not the report

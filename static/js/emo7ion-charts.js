@@ -45,8 +45,15 @@
     }
     el.classList.add("js-plotly-plot");
     script.setAttribute("data-drawn", "1");
+    var layout = figure.layout || {};
+    if (el.clientWidth && el.clientWidth < 520) {
+      // Phones: the legend wraps onto several lines, so give the plot itself more room.
+      layout.height = Math.max(layout.height || 380, 440);
+      layout.legend = Object.assign({}, layout.legend || {}, { font: { size: 11 } });
+      layout.margin = Object.assign({}, layout.margin || {}, { l: 48, r: 48 });
+    }
     var config = Object.assign({}, PLOT_CONFIG, figure.config || {});
-    return window.Plotly.newPlot(el, figure.data || [], figure.layout || {}, config);
+    return window.Plotly.newPlot(el, figure.data || [], layout, config);
   };
 
   Emo7ion.drawFigures = function (root) {

@@ -132,6 +132,15 @@ def test_turning_blur_off_never_serves_the_blurred_copy_and_vice_versa(stored_an
     assert np.abs(_inner(blurred, boxes[0]) - raw_face).mean() > 8
 
 
+def test_faces_the_analysis_did_not_record_are_blurred_too(stored_analysis, face_frame):
+    """The observation's box sits in a corner: the face itself must still come out blurred."""
+    frame, boxes = face_frame
+    FaceObservation.objects.filter(analysis=stored_analysis).update(x=0, y=0, w=60, h=60)
+    img = _decode(thumbnails.moment_thumbnail(analysis=stored_analysis, frame_index=FRAME))
+    raw_face = _inner(frame, boxes[0])
+    assert _detail(_inner(img, boxes[0])) < 0.1 * _detail(raw_face)
+
+
 def test_thumbnail_view_and_retention(client, stored_analysis):
     viewer = member_of(stored_analysis.footage.project.organisation, Role.VIEWER)
     client.force_login(viewer)
