@@ -21,7 +21,7 @@ from scipy.optimize import linear_sum_assignment
 IOU_THRESHOLD = 0.3
 MAX_AGE = 3          # sampled frames a face may be missed (occlusion, a missed detection)
 CENTROID_GATE = 1.5  # a centroid match may move at most this many box sizes
-SIZE_RATIO = 2.0     # ... and change size by at most this factor
+SIZE_RATIO = 1.5     # ... and change size by at most this factor
 _FORBIDDEN = 1e6
 
 Box = tuple[float, float, float, float]  # x, y, w, h
@@ -122,9 +122,14 @@ class IouTracker:
         self.active = still
         ids = [-1] * len(curr)
         if self.active and len(curr):
-            prev = np.array([t.predicted(self.step) for t in self.active]).reshape(-1, 4)
-            cost = association_cost(prev, curr, iou_threshold=self.iou_threshold,
-                                    centroid_gate=self.centroid_gate, size_ratio=self.size_ratio)
+            # Compare each new box with where a track was last seen and with where its recent
+            # motion predicts it: at 2 samples per second, motion is as often a sway or a camera
+            # shake (which reverses) as a walk (which continues), so neither guess alone is safe.
+            options = dict(iou_threshold=self.iou_threshold, centroid_gate=self.centroid_gate,
+                           size_ratio=self.size_ratio)
+            last = np.array([t.box for t in self.active]).reshape(-1, 4)
+            predicted = np.array([t.predicted(self.step) for t in self.active]).reshape(-1, 4)
+            cost = np.minimum(association_cost(last, curr, **options), association_cost(predicted, curr, **options))
             for r, c in assign(cost):
                 track = self.active[r]
                 gap = max(1, self.step - track.last_step)
