@@ -84,3 +84,13 @@ def wait_for_charts(page, minimum: int) -> int:
                     return plots.length >= n && plots.every(p => p.querySelector('svg.main-svg')); }""",
         arg=minimum, timeout=30_000)
     return page.locator(".js-plotly-plot").count()
+
+
+def wait_for_images(page, selector: str) -> int:
+    """Scroll each (lazily loaded) image into view and wait until it has decoded; returns how many."""
+    images = page.locator(selector)
+    for i in range(images.count()):
+        images.nth(i).scroll_into_view_if_needed()
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=images.nth(i).element_handle())
+    page.evaluate("window.scrollTo(0, 0)")
+    return images.count()

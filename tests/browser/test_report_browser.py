@@ -19,7 +19,7 @@ from ml.engine.labels import EMOTIONS
 from tests.conftest import shared_glob
 from tests.factories import DEFAULT_PASSWORD, ProjectFactory, member_of
 
-from .conftest import screenshot, sign_in, wait_for_charts
+from .conftest import screenshot, sign_in, wait_for_charts, wait_for_images
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -81,6 +81,10 @@ def test_upload_analyse_and_read_the_report(browser_page, live_server, start_wor
     assert seen[-1] == 100 and seen == sorted(seen), f"progress went {seen}"
     analysis = Analysis.objects.get(pk=analysis_id)
     assert analysis.status == Analysis.Status.SUCCEEDED, analysis.error
+    # The analysis page reloaded into its results: its own timeline and the report's other charts.
+    assert wait_for_charts(page, 4) == 4
+    page.locator("#moments").wait_for()
+    wait_for_images(page, "#moments img")
     screenshot(page, "02-analysis-finished")
 
     # The report: every chart drawn, key figures, moments with thumbnails, tracks, model, exports.
@@ -91,10 +95,7 @@ def test_upload_analyse_and_read_the_report(browser_page, live_server, start_wor
     assert n_obs > 0, "the clip shows a face in most frames"
     assert page.locator('[data-kpi="faces_seen"]').inner_text().replace(",", "") == str(n_obs)
     assert "not a person's inner state" in page.locator(".note").inner_text()
-    thumbs = page.locator("#moments img")
-    for i in range(thumbs.count()):
-        thumbs.nth(i).scroll_into_view_if_needed()
-        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=thumbs.nth(i).element_handle())
+    assert wait_for_images(page, "#moments img") >= 1, "key moments show their frames"
     assert page.locator("#tracks tbody tr").count() >= 1
     screenshot(page, "03-analysis-report")
 

@@ -50,6 +50,7 @@ def test_report_page_shows_figures_charts_moments_tracks_model_and_exports(clien
         assert f"/analyses/{scene_analysis.pk}/export/{what}" in html
     assert scene_analysis.model_version.name in html and f"/ml/models/{scene_analysis.model_version.pk}/" in html
     assert "Faces are blurred" in html
+    assert "{#" not in html and "{%" not in html and "#}" not in html
 
 
 def test_tracks_partial_sorts_and_pages(client, viewer, scene_analysis):
@@ -131,3 +132,27 @@ def test_report_of_a_member_of_several_organisations(client, scene_analysis):
     assert client.get(f"/analyses/{other.pk}/report/").status_code == 404
     member_of(other.footage.project.organisation, Role.VIEWER, username=user.username + "-x")
     assert client.get(f"/analyses/{scene_analysis.pk}/report/").status_code == 200
+
+
+def test_analysis_page_includes_the_report_without_repeating_itself(client, viewer, scene_analysis):
+    """/analyses/<id>/ (the foundation's page) shows the report body under its own summary and timeline."""
+    client.force_login(viewer)
+    html = client.get(f"/analyses/{scene_analysis.pk}/").content.decode()
+    assert 'id="analysis-status"' in html                       # their status card stays
+    assert 'id="moments"' in html and 'id="tracks"' in html and 'id="model"' in html and 'id="exports"' in html
+    targets = re.findall(r'class="js-figure" data-target="([\w-]+)"', html)
+    assert targets == ["fig-crowd", "fig-distribution", "fig-heatmap"]  # their page draws the timeline itself
+    assert 'data-kpi="positive_share"' in html and "Face observations: every face found" in html
+    assert f'href="/analyses/{scene_analysis.pk}/report/"' in html
+    assert "{#" not in html and "{%" not in html and "#}" not in html   # no template text leaks
+    assert html.count("/static/plotly/plotly.min.js") == 1 and "/static/js/emo7ion-charts.js" in html
+    # sorting the track table from the analysis page keeps the reader on it
+    sorted_html = client.get(f"/analyses/{scene_analysis.pk}/?tracks_sort=-first").content.decode()
+    assert [int(t) for t in re.findall(r"<td>#(\d+)</td>", sorted_html)] == [2, 0, 1]
+
+
+def test_analysis_page_of_a_running_analysis_has_no_report(client, viewer, scene_analysis):
+    Analysis.objects.filter(pk=scene_analysis.pk).update(status=Analysis.Status.RUNNING, progress=0.3)
+    client.force_login(viewer)
+    html = client.get(f"/analyses/{scene_analysis.pk}/").content.decode()
+    assert 'id="moments"' not in html and "js-figure" not in html and "emo7ion-charts.js" not in html
