@@ -18,6 +18,7 @@ from . import selectors, services
 from .figures import timeline_figures
 from .forms import AnalysisStartForm, FootageUploadForm, ProjectForm
 from .models import Analysis, Footage
+from .report_views import analysis_report_context
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -147,6 +148,8 @@ def analysis_detail(request, pk):
         "buckets": buckets,
         "figures": figures_json(timeline_figures(buckets)) if buckets else "",
         "can_cancel": role_allows(role, ANALYSE) and not analysis.is_finished,
+        # The full report (key moments, tracks, model, exports...) once the analysis succeeded.
+        **analysis_report_context(request, analysis),
     })
 
 
