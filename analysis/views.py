@@ -17,7 +17,7 @@ from emo7ion_site.plotting import figures_json
 from . import selectors, services
 from .figures import timeline_figures
 from .forms import AnalysisStartForm, FootageUploadForm, ProjectForm
-from .models import Analysis, Footage
+from .models import Footage
 from .report_views import analysis_report_context
 
 
@@ -70,7 +70,7 @@ def _project_context(request, project) -> dict:
         "can_upload": role_allows(role, UPLOAD),
         "can_analyse": role_allows(role, ANALYSE),
         "upload_form": FootageUploadForm(),
-        "start_form": AnalysisStartForm(),
+        "start_form": AnalysisStartForm(auto_id=False),  # one per footage row: no duplicate ids
     }
 
 
