@@ -160,3 +160,34 @@ def test_thumbnail_view_and_retention(client, stored_analysis):
     page = client.get(f"/analyses/{stored_analysis.pk}/report/").content.decode()
     assert "deleted on" in page and "retention policy" in page
     assert "/report/moments/" not in page
+
+
+@pytest.mark.services
+def test_thumbnails_from_footage_in_s3(db, s3_storage, settings, tmp_path, webcam_clip, face_frame):
+    """With S3 storage (moto's server): the frame comes from the local sha256-keyed copy of the object,
+    and the thumbnail is cached as a private object beside the organisation's footage."""
+    import boto3
+
+    from analysis.media import local_copy_of_new
+
+    settings.EMO7ION_CACHE_DIR = str(tmp_path / "cache")
+    footage = FootageFactory(original_name="webcam.mp4", duration_s=2.4, fps=30.0, frame_count=72)
+    with open(webcam_clip, "rb") as fh:
+        footage.file.save("webcam.mp4", File(fh), save=False)
+    copy = local_copy_of_new(footage.file.name)
+    footage.sha256, footage.size_bytes = copy.sha256, copy.size_bytes
+    footage.save()
+    analysis = AnalysisFactory(footage=footage, status=Analysis.Status.SUCCEEDED)
+    box = face_frame[1][0]
+    FaceObservation.objects.create(analysis=analysis, segment_index=0, t=1.0, frame_index=FRAME, track_id=0,
+                                   x=box["x"], y=box["y"], w=box["w"], h=box["h"], detector_score=0.9,
+                                   top_emotion="happy", **probs_for("happy", 0.8))
+    data = thumbnails.moment_thumbnail(analysis=analysis, frame_index=FRAME)
+    img = _decode(data)
+    assert _detail(_inner(img, box)) < 0.1 * _detail(_inner(face_frame[0], box))
+    s3 = boto3.client("s3", endpoint_url=s3_storage["endpoint"], aws_access_key_id="testing",
+                      aws_secret_access_key="testing", region_name="us-east-1")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_storage["bucket"])["Contents"]]
+    key = thumbnails.thumbnail_key(analysis, FRAME, blur=True)
+    assert key in keys
+    assert s3.get_object(Bucket=s3_storage["bucket"], Key=key)["Body"].read() == data
