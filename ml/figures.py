@@ -35,7 +35,8 @@ def attribute_counts(attributes: dict[str, dict[str, int]]) -> go.Figure:
         names = sorted(groups)
         fig.add_trace(go.Bar(y=names, x=[groups[g] for g in names], orientation="h", marker_color="#5b6475",
                              name=attr, hovertemplate="%{y}: %{x} images<extra></extra>"), row=1, col=i)
-    fig.update_layout(**{**_LAYOUT, "height": 300}, title="Images per group", showlegend=False)
+    fig.update_layout(**{**_LAYOUT, "height": 320, "margin": dict(l=50, r=20, t=80, b=40)},
+                      title="Images per group", showlegend=False)
     return fig
 
 
@@ -51,7 +52,7 @@ def training_curves(history: list[dict], title: str = "Training curves") -> go.F
                                          line=dict(dash=dash, color="#0072B2" if name == "training" else "#D55E00"),
                                          hovertemplate=f"epoch %{{x}}: %{{y:.4f}}<extra>{name} {metric}</extra>"),
                               row=1, col=col)
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text="epoch", tickformat="d", rangemode="tozero" if not history else None)
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_layout(**_LAYOUT, title=title)
     return fig
