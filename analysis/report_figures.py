@@ -42,7 +42,7 @@ def _bucket_axis(buckets: list[dict]) -> tuple[list[float], list[float], str]:
     end = max((b["t_end"] for b in buckets), default=0.0)
     scale, unit = time_unit(end)
     mids = [round((b["t_start"] + b["t_end"]) / 2 / scale, 4) for b in buckets]
-    widths = [round((b["t_end"] - b["t_start"]) / scale * 0.92, 4) for b in buckets]
+    widths = [round(max(b["t_end"] - b["t_start"], 1.0) / scale * 0.92, 4) for b in buckets]
     return mids, widths, unit
 
 

@@ -12,7 +12,7 @@ from accounts.tenancy import get_for_user
 from emo7ion_site.plotting import figure_json
 
 from . import exports
-from .models import Analysis, FaceObservation, Project
+from .models import Analysis, FaceObservation, Footage, Project
 from .report_figures import analysis_figures, project_shares_figure, project_timeline_figure
 from .reports import (DEFINITIONS, analysis_report, analysis_tracks_page, format_span, project_analyses,
                       project_comparison, project_timeline, track_columns)
@@ -67,8 +67,12 @@ def analysis_report_context(request, analysis: Analysis) -> dict:
                              track_page=request.GET.get("tracks_page") or 1)
     figures = analysis_figures(timeline_buckets=report["timeline"].buckets,
                                shares=report["figures"]["emotion_shares"])
-    report["charts"] = [{"id": fid, "title": title, "caption": caption, "size": size,
-                         "json": figure_json(figures[fid])} for fid, title, caption, size in CHARTS]
+    # A still image has one moment: only the distribution says anything; time charts would be one bar.
+    still = analysis.footage.kind == Footage.Kind.IMAGE
+    report["charts"] = [{"id": fid, "title": title, "caption": caption, "size": "wide" if still else size,
+                         "json": figure_json(figures[fid])} for fid, title, caption, size in CHARTS
+                        if not still or fid == "fig-distribution"]
+    report["is_still"] = still
     report["footage_unavailable"] = footage_unavailable_reason(analysis.footage)
     report["blur_faces"] = analysis.footage.project.organisation.blur_faces
     report["bucket_label"] = format_span(report["timeline"].bucket_s)

@@ -225,8 +225,10 @@ def timeline_from_observations(observations, *, bucket_s: float, duration_s: flo
             # Least(): an observation at the very end belongs to the last bucket, as in the engine.
             .annotate(bucket=Least(Floor(F("t") / float(bucket_s)), Value(float(n_buckets - 1))))
             .values("bucket")
-            .annotate(faces=Count("id"), frames_with_faces=Count("frame_index", distinct=True),
-                      unique_tracks=Count("track_id", distinct=True), **_emotion_count_aggregates(),
+            .annotate(faces=Count("id"), unique_tracks=Count("track_id", distinct=True),
+                      # frames are only counted from the observations when the sampling grid is unknown
+                      **({} if sample_rate else {"frames_with_faces": Count("frame_index", distinct=True)}),
+                      **_emotion_count_aggregates(),
                       **{f"mean_{e}": Avg(f"p_{e}") for e in EMOTIONS})
             .order_by("bucket"))
     by_index = {int(r["bucket"]): r for r in rows}

@@ -156,3 +156,25 @@ def test_analysis_page_of_a_running_analysis_has_no_report(client, viewer, scene
     client.force_login(viewer)
     html = client.get(f"/analyses/{scene_analysis.pk}/").content.decode()
     assert 'id="moments"' not in html and "js-figure" not in html and "emo7ion-charts.js" not in html
+
+
+def test_report_of_a_still_image(client, db):
+    """A photo: one frame at t=0. Key figures and the distribution, no time charts pretending otherwise."""
+    from analysis.models import FaceObservation, Footage
+    from tests.factories import ModelVersionFactory
+
+    from .conftest import probs_for
+
+    footage = FootageFactory(kind=Footage.Kind.IMAGE, duration_s=0.0, fps=None, frame_count=1)
+    analysis = AnalysisFactory(footage=footage, model_version=ModelVersionFactory(), sample_fps=2.0,
+                               status=Analysis.Status.SUCCEEDED)
+    FaceObservation.objects.bulk_create([FaceObservation(
+        analysis=analysis, segment_index=0, t=0.0, frame_index=0, track_id=i, x=10 * i, y=0, w=8, h=8,
+        detector_score=0.9, top_emotion=e, **probs_for(e, 0.7)) for i, e in enumerate(["happy", "happy", "sad"])])
+    client.force_login(member_of(footage.project.organisation, Role.VIEWER))
+    html = client.get(f"/analyses/{analysis.pk}/report/").content.decode()
+    assert re.findall(r'class="js-figure" data-target="([\w-]+)"', html) == ["fig-distribution"]
+    assert "A still image is one moment" in html
+    assert 'data-kpi="faces_seen">3<' in html and 'data-kpi="positive_share">67%<' in html
+    timeline = client.get(f"/analyses/{analysis.pk}/export/timeline.csv")
+    assert b"".join(timeline.streaming_content).decode().count("\n") == 2   # header + one row
