@@ -282,3 +282,17 @@ def test_segment_bounds_cover_the_footage():
     assert services.segment_bounds(150, 60) == [(0, 60), (60, 120), (120, 150)]
     assert services.segment_bounds(120, 60) == [(0, 60), (60, 120)]
     assert services.segment_bounds(0, 60) == [(0.0, 0.0)]  # a still image
+
+
+def test_a_still_image_is_one_frame_footage(project_a, alice, model_version, yunet_model_path, settings):
+    from tests.conftest import shared_glob
+    settings.EMO7ION_YUNET_MODEL = str(yunet_model_path)
+    footage = upload(project_a, shared_glob("media/photos", "12_*"), alice)
+    analysis = services.analysis_run_inline(analysis=start(footage, alice, detector="yunet"))
+
+    assert analysis.status == Analysis.Status.SUCCEEDED, analysis.error
+    s = analysis.summary
+    assert s["frames_analysed"] == 1 and s["duration_s"] == 0.0
+    assert s["faces_detected"] == s["unique_faces"] > 0  # every face is its own track in one frame
+    buckets = list(TimelineBucket.objects.filter(analysis=analysis))
+    assert len(buckets) == 1 and buckets[0].faces == s["faces_detected"] and buckets[0].frames == 1
