@@ -1,0 +1,88 @@
+"""Classifier throughput: faces per second, batched (256), float32 vs bfloat16, with and without
+horizontal-flip test-time augmentation, plus how far bf16 probabilities move from float32's.
+
+    python benchmarks/bench_classifier.py [--faces 2048] [--repeat 3] [--batch-size 256]
+
+Uses the shipped default model when present, else the untrained vgg-s architecture (speed depends
+on the architecture, not the weights; the output says which). Faces are real FER2013 PublicTest
+images from ../shared when available, else random pixels (speed does not depend on content).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from _common import SHARED, cpu_info, emit, log, model_for_timing, peak_rss_mb
+
+
+def load_faces(n: int):
+    import cv2
+    import numpy as np
+    folder = SHARED / "datasets" / "fer2013" / "val"
+    paths = sorted(folder.glob("*/*.jpg"))[:n] if folder.is_dir() else []
+    if paths:
+        faces = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths])
+        source = f"{len(faces)} FER2013 PublicTest faces from ../shared"
+    else:
+        faces = np.random.default_rng(0).integers(0, 256, (min(n, 1024), 48, 48), dtype=np.uint8)
+        source = "random 48x48 pixels (../shared is not available)"
+    reps = -(-n // len(faces))
+    return np.concatenate([faces] * reps)[:n], source
+
+
+def time_config(model_path, faces, batch_size: int, repeat: int, **kwargs) -> tuple[float, object]:
+    from ml.engine.classifier import EmotionClassifier
+    clf = EmotionClassifier(model_path, **kwargs)
+    clf.predict_proba(faces[: batch_size * 2], batch_size=batch_size)  # trace and warm up
+    best = float("inf")
+    probs = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        probs = clf.predict_proba(faces, batch_size=batch_size)
+        best = min(best, time.perf_counter() - t0)
+    return len(faces) / best, probs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--faces", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=256)
+    args = parser.parse_args()
+
+    import numpy as np
+    import tensorflow as tf
+
+    model_path, model_desc = model_for_timing()
+    faces, source = load_faces(args.faces)
+    log(f"classifier benchmark: {model_desc}; {len(faces)} faces ({source})")
+    results = {}
+    probs = {}
+    for precision in ("float32", "bfloat16"):
+        for tta in (False, True):
+            key = f"{precision}{'_tta' if tta else ''}"
+            fps, p = time_config(model_path, faces, args.batch_size, args.repeat, precision=precision, tta_flip=tta)
+            results[key] = round(fps, 1)
+            probs[key] = p
+            log(f"  {key}: {fps:,.0f} faces/s")
+    diff = np.abs(probs["bfloat16"] - probs["float32"])
+    agree = float((probs["bfloat16"].argmax(1) == probs["float32"].argmax(1)).mean())
+    emit({
+        "benchmark": "classifier",
+        "model": model_desc,
+        "faces": len(faces),
+        "face_source": source,
+        "batch_size": args.batch_size,
+        "faces_per_second": results,
+        "bf16_speedup": round(results["bfloat16"] / results["float32"], 3),
+        "tta_cost_ratio": round(results["float32"] / results["float32_tta"], 3),
+        "bf16_vs_float32": {"top1_agreement": round(agree, 4), "mean_abs_prob_diff": round(float(diff.mean()), 5),
+                            "max_abs_prob_diff": round(float(diff.max()), 5)},
+        "tensorflow": tf.__version__,
+        "cpu": cpu_info(),
+        "peak_rss_mb": peak_rss_mb(),
+    })
+
+
+if __name__ == "__main__":
+    main()
