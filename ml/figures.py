@@ -52,7 +52,7 @@ def training_curves(history: list[dict], title: str = "Training curves") -> go.F
                                          line=dict(dash=dash, color="#0072B2" if name == "training" else "#D55E00"),
                                          hovertemplate=f"epoch %{{x}}: %{{y:.4f}}<extra>{name} {metric}</extra>"),
                               row=1, col=col)
-    fig.update_xaxes(title_text="epoch", tickformat="d", rangemode="tozero" if not history else None)
+    fig.update_xaxes(title_text="epoch", tickformat="d")
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_layout(**_LAYOUT, title=title)
     return fig

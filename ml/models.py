@@ -135,5 +135,8 @@ class TrainingRun(_Job):
     history = models.JSONField(default=list, blank=True)
     log = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # Touched when the run starts and after every epoch: a redelivered task (e.g. Redis'
+    # visibility timeout on a long run) can tell a live run from one whose worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="training_runs")

@@ -270,6 +270,10 @@ def _fail_message(exc: BaseException) -> str:
 # --------------------------------------------------------------------------------------------
 # Training
 
+# A running training whose last epoch ended longer ago than this is taken for dead (its worker was
+# lost) when its task is delivered again, and resumes from its checkpoint. Longer than any epoch.
+TRAINING_STALE_AFTER_S = 30 * 60
+
 TRAINING_DEFAULTS = {
     "preset": "vgg-s", "epochs": 30, "batch_size": 128, "learning_rate": 0.05, "warmup_epochs": 2,
     "augmentation": "strong", "class_weighting": "sqrt", "weight_decay": 5e-4, "label_smoothing": 0.1,
@@ -357,8 +361,16 @@ def _training_version_name(run: TrainingRun) -> str:
 
 def training_run_execute(*, run: TrainingRun, echo: Callable[[str], None] | None = None) -> TrainingRun:
     """Train (resuming from the run's checkpoint if a worker died mid-way) and register the result."""
+    run.refresh_from_db()
+    stale_after = getattr(settings, "EMO7ION_TRAINING_STALE_AFTER", TRAINING_STALE_AFTER_S)
+    if (run.status == JobStatus.RUNNING and run.heartbeat_at
+            and (timezone.now() - run.heartbeat_at).total_seconds() < stale_after):
+        # Another worker is training it right now (the broker redelivered a task that is still running).
+        logger.info("training run %s is alive on another worker; this delivery does nothing", run.pk)
+        return run
     if not _start(run):
         return run
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
     if run.cancel_requested:
         _finish(run, JobStatus.CANCELLED)
         return run
@@ -389,9 +401,10 @@ def training_run_execute(*, run: TrainingRun, echo: Callable[[str], None] | None
         def on_epoch(epoch: int, total: int, row: dict) -> None:
             run.history = [*[h for h in run.history if h.get("epoch") != epoch], row]
             run.progress = epoch / total
+            run.heartbeat_at = timezone.now()
             parts = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch",) and isinstance(v, float))
             say(f"epoch {epoch}/{total}: {parts}")
-            run.save(update_fields=["history", "progress", "log"])
+            run.save(update_fields=["history", "progress", "log", "heartbeat_at"])
 
         def should_stop() -> bool:
             return TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()

@@ -159,3 +159,23 @@ def test_json_is_the_only_thing_on_stdout(transactional_db, model_version, fer_s
     r = json.loads(proc.stdout)  # one object, nothing else
     assert r["n"] == 70 and r["model_version"] == model_version.name
     assert "reading" in proc.stderr
+
+
+def test_a_redelivered_training_task_leaves_a_live_run_alone_and_resumes_a_dead_one(fer_small):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ml import services
+    ds = services.dataset_import(path_or_file=fer_small, name="fer-small")
+    run = services.training_run_start(dataset=ds, enqueue=False, config={
+        "preset": "tiny", "epochs": 1, "batch_size": 64, "learning_rate": 0.05, "warmup_epochs": 0,
+        "augmentation": "none", "mixed_precision": False, "limit_per_class": 10})
+    TrainingRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=timezone.now())
+    services.training_run_execute(run=run)
+    run.refresh_from_db()
+    assert run.status == "running" and run.history == [] and run.model_version is None  # untouched
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
+    services.training_run_execute(run=run)
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.model_version is not None
