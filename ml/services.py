@@ -12,7 +12,6 @@ on, and the worker carries on.
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import math
 import shutil

@@ -2,7 +2,7 @@
 import pytest
 
 from ml import services
-from ml.models import JobStatus, ModelVersion, TrainingRun
+from ml.models import JobStatus, ModelVersion
 from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
