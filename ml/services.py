@@ -388,6 +388,10 @@ def training_run_execute(*, run: TrainingRun, echo: Callable[[str], None] | None
         val_path = cfg.get("val_data")
         if cfg.get("val_dataset_id"):
             val_path = str(dataset_local_path(Dataset.objects.get(pk=cfg["val_dataset_id"])))
+        if val_path and "train" in _split_dirs(train_path):
+            # Validation comes from elsewhere: read only train/ (as the shipped model's command did), so
+            # the other splits are neither decoded nor counted in the training data's content hash.
+            train_path = _split_dirs(train_path)["train"]
         engine_cfg = TrainingConfig(
             train_data=str(train_path), output_dir=str(out), val_data=val_path, dataset_name=run.dataset.name,
             version=name,

@@ -145,6 +145,11 @@ def test_train_model_val_data_path_as_in_the_readme(fer_small, tmp_path):
     assert r["status"] == "succeeded"
     assert r["config"]["val_data"] == str((fer_small / "val").resolve())
     assert r["validation"]["n"] == 70
+    # Only train/ is read (as `python -m ml.engine.training <fer>/train ...` does): same images, same hash.
+    from ml.engine.datasets import read_dataset
+    training = ModelVersion.objects.get(pk=r["model_version"]["id"]).metadata["training"]
+    assert training["n_train"] == 7 * 20
+    assert training["dataset_content_hash"] == read_dataset(fer_small / "train", limit_per_class=20).content_hash
     with pytest.raises(CommandError, match="does not exist"):
         _json("train_model", "--dataset", "fer-small", "--val-data", str(tmp_path / "nope"))
 
