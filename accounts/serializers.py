@@ -41,7 +41,7 @@ class MembershipRoleSerializer(serializers.Serializer):
 
 class InvitationSerializer(serializers.ModelSerializer):
     state = serializers.CharField(read_only=True)
-    invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None)
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Invitation

@@ -4,8 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import Organisation
-from accounts.tenancy import memberships_of
+from emo7ion_site.api_common import MyOrganisationField
 from ml.engine.labels import EMOTIONS
 from ml.models import ModelVersion
 
@@ -22,18 +21,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "organisation", "footage_count", "created_at"]
 
 
-@extend_schema_field(OpenApiTypes.STR)
-class _MyOrganisations(serializers.SlugRelatedField):
-    """An organisation slug, looked up only among the caller's organisations: another
-    organisation's slug reads exactly like one that does not exist."""
-
-    def get_queryset(self):
-        request = self.context["request"]
-        return Organisation.objects.filter(pk__in=memberships_of(request.user).values("organisation_id"))
-
-
 class ProjectCreateSerializer(serializers.Serializer):
-    organisation = _MyOrganisations(slug_field="slug", help_text="The organisation's slug")
+    organisation = MyOrganisationField()
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 

@@ -9,17 +9,23 @@ error, not an open door.
 """
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
-from rest_framework import exceptions, permissions
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import exceptions, permissions, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.models import Organisation
 from accounts.permissions import VIEW, role_allows
 from accounts.tenancy import get_for_user, memberships_of, role_in, scope_to_user
 
@@ -128,6 +134,32 @@ class Pagination(PageNumberPagination):
     max_page_size = 1000
 
 
+# --- Fields --------------------------------------------------------------------------------------------
+
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,80}")
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class MyOrganisationField(serializers.SlugRelatedField):
+    """An organisation's slug in a request body, looked up among the caller's organisations only:
+    another organisation's slug reads exactly like one that does not exist. The role check comes
+    after, in the view (`require_role`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "slug")
+        kwargs.setdefault("help_text", "The organisation's slug")
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        user = self.context["request"].user
+        return Organisation.objects.filter(pk__in=memberships_of(user).values("organisation_id"))
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not _SLUG.fullmatch(data):  # never a query for junk (NUL bytes...)
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data))
+        return super().to_internal_value(data)
+
+
 # --- Permissions for platform-level objects (models, datasets, audits) --------------------------------
 
 
@@ -163,12 +195,13 @@ class ApiViewMixin:
     def get_exception_handler(self):
         return api_exception_handler
 
-    def handle_exception(self, exc):
-        response = super().handle_exception(exc)
-        # Errors are JSON whatever format was asked for (e.g. ?format=csv): a client reads one shape.
-        self.request.accepted_renderer = JSONRenderer()
-        self.request.accepted_media_type = JSONRenderer.media_type
-        return response
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Errors are JSON whatever format was asked for (a client reads one shape), and so is any
+        # data answered where CSV was negotiated (e.g. OPTIONS): CSV views stream their own body.
+        if isinstance(response, Response) and (
+                response.status_code >= 400 or getattr(getattr(request, "accepted_renderer", None), "format", "") == "csv"):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class OrganisationScopedMixin(ApiViewMixin):

@@ -1,6 +1,8 @@
 """django-filter sets for the ML API's lists."""
 import django_filters
 
+from analysis.filters import IdFilter
+
 from .models import BiasAudit, Dataset, Evaluation, JobStatus, ModelVersion
 
 
@@ -23,8 +25,8 @@ class DatasetFilter(django_filters.FilterSet):
 
 
 class EvaluationFilter(django_filters.FilterSet):
-    model_version = django_filters.NumberFilter(field_name="model_version_id")
-    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    model_version = IdFilter(field_name="model_version_id")
+    dataset = IdFilter(field_name="dataset_id")
     status = django_filters.ChoiceFilter(choices=JobStatus.choices)
 
     class Meta:
@@ -33,8 +35,8 @@ class EvaluationFilter(django_filters.FilterSet):
 
 
 class BiasAuditFilter(django_filters.FilterSet):
-    model_version = django_filters.NumberFilter(field_name="model_version_id")
-    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    model_version = IdFilter(field_name="model_version_id")
+    dataset = IdFilter(field_name="dataset_id")
     status = django_filters.ChoiceFilter(choices=JobStatus.choices)
     verdict = django_filters.CharFilter()
 

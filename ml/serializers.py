@@ -10,7 +10,7 @@ JOB_FIELDS = ["status", "progress", "error", "created_at", "started_at", "finish
 
 
 class EvaluationSerializer(serializers.ModelSerializer):
-    dataset_name = serializers.CharField(source="dataset.name", read_only=True, default=None)
+    dataset_name = serializers.CharField(source="dataset.name", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Evaluation
@@ -27,7 +27,7 @@ class EvaluationCreateSerializer(serializers.Serializer):
 
 
 class BiasAuditSerializer(serializers.ModelSerializer):
-    dataset_name = serializers.CharField(source="dataset.name", read_only=True, default=None)
+    dataset_name = serializers.CharField(source="dataset.name", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = BiasAudit
@@ -50,7 +50,7 @@ class BiasAuditCreateSerializer(serializers.Serializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    training_dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    training_dataset = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     n_evaluations = serializers.IntegerField(read_only=True, help_text="Succeeded evaluations")
     n_audits = serializers.IntegerField(read_only=True, help_text="Succeeded bias audits")
 
@@ -62,8 +62,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class ActivationSerializer(serializers.ModelSerializer):
-    activated_by = serializers.CharField(source="activated_by.username", read_only=True, default=None)
-    previous = serializers.PrimaryKeyRelatedField(read_only=True)
+    activated_by = serializers.CharField(source="activated_by.username", read_only=True, default=None,
+                                         allow_null=True)
+    previous = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = ModelActivation

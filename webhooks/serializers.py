@@ -1,13 +1,10 @@
 """API representations of webhook endpoints and their delivery log."""
 import json
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
-from accounts.models import Organisation
-from accounts.tenancy import memberships_of
+from emo7ion_site.api_common import MyOrganisationField
 
 from .models import Event, WebhookDelivery, WebhookEndpoint
 
@@ -40,15 +37,8 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
         read_only_fields = [*WebhookEndpointSerializer.Meta.read_only_fields, "secret"]
 
 
-@extend_schema_field(OpenApiTypes.STR)
-class _MyOrganisations(serializers.SlugRelatedField):
-    def get_queryset(self):
-        request = self.context["request"]
-        return Organisation.objects.filter(pk__in=memberships_of(request.user).values("organisation_id"))
-
-
 class WebhookEndpointCreateSerializer(serializers.Serializer):
-    organisation = _MyOrganisations(slug_field="slug", help_text="The organisation's slug")
+    organisation = MyOrganisationField()
     url = serializers.URLField(max_length=500, validators=[HTTP_URL])
     events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), min_length=1)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
