@@ -11,7 +11,9 @@ gives a result with `stopped_early` and a `warning`, and footage with no faces i
 """
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -183,24 +185,38 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
 # `t` and `track_id` (e.g. FaceObservation rows with footage-wide track ids).
 
 
-def _get(obs: Any, name: str, default=None):
-    if isinstance(obs, Mapping):
-        return obs.get(name, default)
-    return getattr(obs, name, default)
-
-
 def _observation_arrays(observations: Iterable, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ts, tracks, probs = [], [], []
-    for obs in observations:
-        p = _get(obs, "probs")
-        if p is None:
-            p = [_get(obs, f"p_{label}", 0.0) for label in labels]
-        ts.append(float(_get(obs, "t")))
-        tracks.append(int(_get(obs, "track_id", -1)))
-        probs.append(np.asarray(p, np.float64))
-    if not ts:
+    """(t, track_id, probs) arrays from any supported kind of observation, in one pass. The accessor
+    is chosen from the first item, so the loop costs one call per row: a long crowd analysis
+    streams millions of rows through here."""
+    prob_fields = [f"p_{label}" for label in labels]
+    it = iter(observations)
+    first = next(it, None)
+    if first is None:
         return np.zeros(0), np.zeros(0, np.int64), np.zeros((0, len(labels)))
-    return np.asarray(ts), np.asarray(tracks, np.int64), np.vstack(probs)
+    if isinstance(first, Mapping):
+        if first.get("probs") is not None:
+            def row(o):
+                return o["t"], o.get("track_id", -1), o["probs"]
+        else:
+            def row(o):
+                return o["t"], o.get("track_id", -1), [o.get(name, 0.0) for name in prob_fields]
+    elif getattr(first, "probs", None) is not None:
+        row = operator.attrgetter("t", "track_id", "probs")
+    else:
+        getter = operator.attrgetter("t", "track_id", *prob_fields)
+
+        def row(o):
+            values = getter(o)
+            return values[0], values[1], values[2:]
+    ts, tracks, probs = [], [], []
+    for obs in itertools.chain((first,), it):
+        t, track, p = row(obs)
+        ts.append(t)
+        tracks.append(track)
+        probs.append(p)
+    return (np.asarray(ts, np.float64), np.asarray(tracks, np.int64),
+            np.asarray(probs, np.float64).reshape(len(ts), len(labels)))
 
 
 def _shares(counts: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
@@ -242,16 +258,26 @@ def aggregate_timeline(observations: Iterable, bucket_s: float, duration_s: floa
         grid = np.arange(count) / rate
         frames_per_bucket = np.bincount(np.clip((grid // bucket_s).astype(np.int64), 0, n - 1), minlength=n)
     else:
-        frames_per_bucket = np.zeros(n, np.int64)
-        for b in range(n):
-            frames_per_bucket[b] = len(np.unique(ts[which == b]))
+        distinct = np.unique(ts)
+        frames_per_bucket = np.bincount(np.clip((distinct // bucket_s).astype(np.int64), 0, n - 1), minlength=n)
+
+    # Per-bucket sums with bincount: one pass over the observations, whatever the bucket count.
+    n_labels = len(labels)
+    faces_per_bucket = np.bincount(which, minlength=n)
+    counts = np.bincount(which * n_labels + top, minlength=n * n_labels).reshape(n, n_labels)
+    prob_sums = np.stack([np.bincount(which, weights=probs[:, j], minlength=n) for j in range(n_labels)], axis=1) \
+        if len(ts) else np.zeros((n, n_labels))
+    if len(ts):
+        span = int(tracks.max()) - int(tracks.min()) + 1
+        pairs = np.unique(which * span + (tracks - tracks.min()))
+        tracks_per_bucket = np.bincount(pairs // span, minlength=n)
+    else:
+        tracks_per_bucket = np.zeros(n, np.int64)
 
     buckets = []
     for b in range(n):
-        sel = which == b
-        faces = int(sel.sum())
-        counts = np.bincount(top[sel], minlength=len(labels))[: len(labels)] if faces else np.zeros(len(labels))
-        mean_p = probs[sel].mean(axis=0) if faces else np.zeros(len(labels))
+        faces = int(faces_per_bucket[b])
+        mean_p = prob_sums[b] / faces if faces else np.zeros(n_labels)
         frames = int(frames_per_bucket[b])
         t0 = b * bucket_s
         buckets.append({
@@ -261,9 +287,9 @@ def aggregate_timeline(observations: Iterable, bucket_s: float, duration_s: floa
             "frames": frames,
             "faces": faces,
             "mean_faces_per_frame": round(faces / frames, 4) if frames else 0.0,
-            "unique_tracks": int(len(np.unique(tracks[sel]))) if faces else 0,
-            "emotion_counts": {label: int(c) for label, c in zip(labels, counts)},
-            "emotion_shares": _shares(counts, labels),
+            "unique_tracks": int(tracks_per_bucket[b]),
+            "emotion_counts": {label: int(c) for label, c in zip(labels, counts[b])},
+            "emotion_shares": _shares(counts[b], labels),
             "mean_probabilities": {label: round(float(v), 4) for label, v in zip(labels, mean_p)},
         })
     return buckets

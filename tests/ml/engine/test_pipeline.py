@@ -234,6 +234,15 @@ def test_aggregation_accepts_rows_with_probability_fields():
            aggregate_timeline(OBSERVATIONS, 10.0, 26.0, frame_times=[0, 10, 20])
     assert summarise(rows, 6, 26.0) == summarise(OBSERVATIONS, 6, 26.0)
 
+    class Row:  # like a FaceObservation model instance: attributes, p_<label> fields, no probs
+        def __init__(self, mapping):
+            self.__dict__.update(mapping)
+
+    objects = [Row(r) for r in rows]
+    assert aggregate_timeline(objects, 10.0, 26.0, frame_times=[0, 10, 20]) == \
+           aggregate_timeline(OBSERVATIONS, 10.0, 26.0, frame_times=[0, 10, 20])
+    assert summarise(iter(objects), 6, 26.0) == summarise(OBSERVATIONS, 6, 26.0)  # a stream is fine
+
 
 def test_summarise():
     s = summarise(OBSERVATIONS, frames_analysed=6, duration_s=26.0)
