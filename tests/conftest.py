@@ -166,7 +166,7 @@ def start_worker(transactional_db, settings):
                "TEST_TAG": settings.TEST_TAG,
                "MEDIA_ROOT": str(settings.MEDIA_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
         env.update({k: v for k, v in (extra_env or {}).items() if k.isupper()})
-        log = open(ROOT / "var" / f"worker-{len(procs)}.log", "w")
+        log = open(ROOT / "var" / f"worker-{settings.TEST_TAG}-{len(procs)}.log", "w")
         proc = subprocess.Popen(
             [PY, "-m", "celery", "-A", "emo7ion_site", "worker", "-Q", queues, "--pool=solo",
              "--concurrency=1", "--without-gossip", "--without-mingle", "--loglevel=INFO",
