@@ -117,8 +117,11 @@ def test_upload_analyse_and_read_the_report(browser_page, live_server, start_wor
         assert 0 <= float(r["t"]) <= analysis.footage.duration_s + 0.01
 
     # The project report draws its comparison and aggregated timeline.
-    page.goto(f"{live_server.url}/projects/{project.pk}/report/")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.click(f'a[href="/projects/{project.pk}/report/"]')
+    page.wait_for_url(f"**/projects/{project.pk}/report/")
     assert wait_for_charts(page, 2) == 2
+    assert page.locator("table.comparison tbody tr").count() == 1
     screenshot(page, "04-project-report")
 
     # Small screens: the report reflows instead of scrolling sideways.
