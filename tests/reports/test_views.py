@@ -178,3 +178,15 @@ def test_report_of_a_still_image(client, db):
     assert 'data-kpi="faces_seen">3<' in html and 'data-kpi="positive_share">67%<' in html
     timeline = client.get(f"/analyses/{analysis.pk}/export/timeline.csv")
     assert b"".join(timeline.streaming_content).decode().count("\n") == 2   # header + one row
+
+
+def test_report_of_footage_without_faces_says_so(client, db):
+    analysis = AnalysisFactory(footage=FootageFactory(duration_s=30.0), status=Analysis.Status.SUCCEEDED)
+    client.force_login(member_of(analysis.footage.project.organisation, Role.VIEWER))
+    html = client.get(f"/analyses/{analysis.pk}/report/").content.decode()
+    assert "No faces were found in this footage" in html
+    assert "No moment stood out" in html and "No face tracks." in html
+    assert len(re.findall(r'class="js-figure"', html)) == 4      # empty charts still draw their axes
+    rows = b"".join(client.get(f"/analyses/{analysis.pk}/export/observations.csv").streaming_content).decode()
+    from analysis.exports import OBSERVATION_COLUMNS
+    assert rows.strip().splitlines() == [",".join(OBSERVATION_COLUMNS)]
