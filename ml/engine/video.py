@@ -75,14 +75,21 @@ def _open_capture(path: Path) -> cv2.VideoCapture:
     return cap
 
 
+# Containers written by streaming recorders (a browser's MediaRecorder WebM) state no duration;
+# OpenCV then reports a frame count of 0 or a huge negative number.
+_MAX_FRAME_COUNT = 10 ** 9
+
+
 def _stream_geometry(cap: cv2.VideoCapture, path: Path) -> tuple[float, int, int, int]:
+    """(fps, frame_count, width, height); frame_count is 0 when the container does not state it."""
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-    frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    count = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
+    frame_count = int(count) if math.isfinite(count) and 0 < count < _MAX_FRAME_COUNT else 0
     width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
     height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
     if not math.isfinite(fps) or fps <= 0 or fps > 1000:
         raise VideoReadError(f"{_name(path)} does not state a usable frame rate ({fps!r} fps)")
-    if frame_count <= 0 or width <= 0 or height <= 0:
+    if width <= 0 or height <= 0:
         raise VideoReadError(f"{_name(path)} has no video frames")
     return fps, frame_count, width, height
 
@@ -114,12 +121,22 @@ def probe_media(path: str | os.PathLike) -> MediaInfo:
         ok, first = cap.read()
         if not ok or first is None:
             raise VideoReadError(f"{_name(path)} contains no decodable video frames (corrupt file)")
+        if frame_count == 0:
+            # No stated length: count the frames by decoding them all (slow for long files, but
+            # the only way to know the duration, and every frame is checked on the way).
+            frame_count = 1
+            while cap.grab():
+                frame_count += 1
+            duration = frame_count / fps
+            return MediaInfo(kind="video", fps=fps, frame_count=frame_count, duration_s=round(duration, 3),
+                             width=width, height=height)
         duration = frame_count / fps
         # Decode the tail: seek about a second before the end and read to the end of the stream.
         tail_start = max(1, frame_count - max(8, int(round(fps))))
+        last_t = 0.0  # the first frame, already read
         if tail_start > 1:
             cap.set(cv2.CAP_PROP_POS_FRAMES, tail_start)
-        last_t = None
+            last_t = None
         while cap.grab():
             last_t = _frame_time(cap, int(cap.get(cv2.CAP_PROP_POS_FRAMES)) - 1, fps)
         if last_t is None or last_t + 1.0 / fps < duration - END_TOLERANCE_S:
@@ -178,9 +195,12 @@ class SampledFrames:
         cap = _open_capture(self.path)
         try:
             fps, frame_count, _, _ = _stream_geometry(cap, self.path)
-            duration = frame_count / fps
+            # Without a stated length, read until the stream ends (and cannot tell truncation).
+            duration = frame_count / fps if frame_count else None
             self.duration_s = duration
-            t_end = duration if self.t_end is None else min(self.t_end, duration)
+            t_end = duration if self.t_end is None else min(self.t_end, duration or math.inf)
+            if t_end is None:
+                t_end = math.inf
             step = 1.0 / self.sample_fps
             half_frame = 0.5 / fps
             if self.t_start > 0:
@@ -214,7 +234,7 @@ class SampledFrames:
                 self.frames_read += 1
                 self.last_t = t
                 yield index, t, frame
-            if stream_ended:
+            if stream_ended and math.isfinite(t_end):
                 reached = (last_t + 1.0 / fps) if last_t is not None else self.t_start
                 if reached < t_end - END_TOLERANCE_S:
                     self.stopped_early = True

@@ -184,3 +184,51 @@ def test_read_frame_at():
     assert frame.shape == (360, 640, 3)
     with pytest.raises(VideoReadError):
         read_frame_at(video("03"), 500.0)
+
+
+def _write(path, frames: int, fps: int = 10, fourcc: str = "VP80", size=(320, 240)):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    assert writer.isOpened(), f"this OpenCV cannot write {fourcc}"
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), (i * 7) % 256, np.uint8))
+    writer.release()
+    return path
+
+
+def _strip_webm_duration(path):
+    """Replace the WebM Duration element by an EBML Void element of the same length: what a
+    browser's MediaRecorder writes (a stream with no stated length)."""
+    data = path.read_bytes()
+    i = data.find(b"\x44\x89")
+    size = data[i + 2]
+    assert size & 0x80
+    total = 3 + (size & 0x7F)
+    path.write_bytes(data[:i] + bytes([0xEC, 0x80 | (total - 2)]) + bytes(total - 2) + data[i + total:])
+    return path
+
+
+def test_webm_without_a_stated_duration(tmp_path):
+    clip = _strip_webm_duration(_write(tmp_path / "recorded.webm", frames=30))
+    cap = cv2.VideoCapture(str(clip))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) <= 0  # OpenCV cannot tell its length
+    cap.release()
+    info = probe_media(clip)
+    assert (info.kind, info.frame_count, info.duration_s) == ("video", 30, 3.0)
+    frames = iter_sampled_frames(clip, 2.0)
+    assert [round(t, 2) for _, t, _ in frames] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    assert not frames.stopped_early
+
+
+@pytest.mark.parametrize("name,fourcc", [("clip.avi", "MJPG"), ("clip.mkv", "XVID"), ("clip.webm", "VP80")])
+def test_other_containers(tmp_path, name, fourcc):
+    clip = _write(tmp_path / name, frames=25, fourcc=fourcc)
+    info = probe_media(clip)
+    assert (info.kind, info.frame_count, info.width, info.height) == ("video", 25, 320, 240)
+    assert len(list(iter_sampled_frames(clip, 4.0))) == 10
+
+
+def test_one_frame_video(tmp_path):
+    clip = _write(tmp_path / "one.avi", frames=1, fourcc="MJPG")
+    info = probe_media(clip)
+    assert info.frame_count == 1 and info.kind == "video"
+    assert len(list(iter_sampled_frames(clip, 2.0))) == 1
