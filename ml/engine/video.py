@@ -121,6 +121,9 @@ def probe_media(path: str | os.PathLike) -> MediaInfo:
         ok, first = cap.read()
         if not ok or first is None:
             raise VideoReadError(f"{_name(path)} contains no decodable video frames (corrupt file)")
+        # The decoded frame's size, not the header's: phone footage with rotation metadata is
+        # turned upright by OpenCV, so its frames are the header's height wide.
+        height, width = first.shape[:2]
         if frame_count == 0:
             # No stated length: count the frames by decoding them all (slow for long files, but
             # the only way to know the duration, and every frame is checked on the way).
