@@ -200,6 +200,9 @@ def main() -> int:
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
+    if connection.vendor == "postgresql":
+        # Its own database: never the one a concurrent `make test` (test_<name>) is using.
+        connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_report_{old_name}"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         log(f"benchmark database: {connection.vendor} {connection.settings_dict['NAME']}")
