@@ -176,6 +176,8 @@ class HaarDetector:
         self.min_neighbors = int(min_neighbors)
         self.min_size = int(min_size)
         self.upscale = upscale
+        # One detector object may be shared by threads (a cached per-process instance).
+        self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         bgr = _as_bgr(image)
@@ -185,9 +187,10 @@ class HaarDetector:
         if scale != 1.0:
             grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
         grey = cv2.equalizeHist(grey)
-        rects, neighbours = self._cascade.detectMultiScale2(
-            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-            minSize=(max(1, int(self.min_size * scale)),) * 2)
+        with self._lock:
+            rects, neighbours = self._cascade.detectMultiScale2(
+                grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+                minSize=(max(1, int(self.min_size * scale)),) * 2)
         boxes = []
         for (x, y, w, h), n in zip(np.asarray(rects).reshape(-1, 4), np.asarray(neighbours).reshape(-1)):
             clipped = _clip_box(x / scale, y / scale, w / scale, h / scale, width, height)

@@ -152,3 +152,15 @@ def test_default_detector_name(yunet_model_path, tmp_path):
     assert default_detector_name(None) == "haar"
     assert default_detector_name("") == "haar"
     assert default_detector_name(tmp_path / "absent.onnx") == "haar"
+
+
+@pytest.mark.parametrize("name", DETECTOR_NAMES)
+def test_one_detector_shared_by_threads(name, yunet_model_path):
+    # Workers cache one detector per process; threads must not corrupt each other's frames.
+    from concurrent.futures import ThreadPoolExecutor
+    detector = make_detector(name, yunet_model=yunet_model_path)
+    images = [cv2.imread(str(photo(p))) for p in ("14", "15", "12", "16")]
+    expected = [[b.as_tuple() for b in detector.detect(im)] for im in images]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda im: [b.as_tuple() for b in detector.detect(im)], images * 3))
+    assert got == expected * 3
