@@ -18,7 +18,7 @@ the face, so a face at the edge of a frame keeps its proportions.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import cv2
 import numpy as np

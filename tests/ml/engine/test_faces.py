@@ -9,7 +9,7 @@ import pytest
 
 from ml.engine.detectors import FaceBox
 from ml.engine.errors import ImageReadError
-from ml.engine.faces import crop_face_or_whole, crop_faces, crop_square, face_square, framing_for
+from ml.engine.faces import crop_face_or_whole, crop_faces, face_square, framing_for
 from ml.engine.tracker import iou_matrix
 
 from .conftest import photo
