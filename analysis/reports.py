@@ -455,8 +455,8 @@ def analysis_model_info(*, analysis: Analysis) -> dict:
         "per_class_recall": [{"emotion": e, "recall": (per_class.get(e) or {}).get("recall"),
                               "colour": EMOTION_COLOURS[e]} for e in EMOTIONS if e in per_class],
         "source": source,
+        "evaluation": evaluation if evaluation is not None and source.startswith("evaluation") else None,
         "bias_audit": audit,
-        "url": f"/ml/models/{mv.pk}/",
     }
 
 

@@ -154,7 +154,7 @@ def test_model_info_prefers_a_succeeded_evaluation(scene_analysis):
     info = reports.analysis_model_info(analysis=scene_analysis)
     assert info["accuracy"] == 0.7 and info["n"] == 3435 and "/data/val" in info["source"]
     assert info["bias_audit"].verdict == "flagged"
-    assert info["url"] == f"/ml/models/{mv.pk}/"
+    assert info["evaluation"].data_path == "/data/val"
 
 
 def test_project_comparison_and_aggregated_timeline(scene_analysis):

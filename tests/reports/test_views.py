@@ -190,3 +190,18 @@ def test_report_of_footage_without_faces_says_so(client, db):
     rows = b"".join(client.get(f"/analyses/{analysis.pk}/export/observations.csv").streaming_content).decode()
     from analysis.exports import OBSERVATION_COLUMNS
     assert rows.strip().splitlines() == [",".join(OBSERVATION_COLUMNS)]
+
+
+def test_model_section_links_the_evaluation_and_the_bias_audit(client, viewer, scene_analysis):
+    from ml.models import BiasAudit, Evaluation, JobStatus
+
+    mv = scene_analysis.model_version
+    evaluation = Evaluation.objects.create(model_version=mv, status=JobStatus.SUCCEEDED, data_path="/data/val",
+                                           metrics={"accuracy": 0.712, "n": 3435,
+                                                    "per_class": {"fear": {"recall": 0.52}}})
+    audit = BiasAudit.objects.create(model_version=mv, status=JobStatus.SUCCEEDED, verdict="flagged")
+    client.force_login(viewer)
+    html = client.get(f"/analyses/{scene_analysis.pk}/report/").content.decode()
+    assert "data-model-accuracy>0.712<" in html and "71% of 3435 test faces" in html
+    assert f'href="/ml/evaluations/{evaluation.pk}/"' in html and f'href="/ml/audits/{audit.pk}/"' in html
+    assert "52%" in html and 'badge flagged' in html
