@@ -221,3 +221,9 @@ def thumbnails_delete(*, analysis: Analysis) -> int:
     for name in files:
         default_storage.delete(f"{folder}/{name}")
     return len(files)
+
+
+def footage_thumbnails_delete(*, footage: Footage) -> int:
+    """Remove the cached thumbnails of every analysis of a footage: the retention job calls this when it
+    deletes the raw file, so no frame of it outlives the footage."""
+    return sum(thumbnails_delete(analysis=a) for a in footage.analyses.select_related("footage__project"))

@@ -117,7 +117,7 @@ def test_thumbnail_is_rendered_once_then_served_from_the_cache(stored_analysis, 
     # Remove the footage from disk: the cached thumbnail still answers, so it did not re-read the video.
     analysis.footage.file.storage.delete(analysis.footage.file.name)
     assert thumbnails.moment_thumbnail(analysis=analysis, frame_index=FRAME) == first
-    assert thumbnails.thumbnails_delete(analysis=analysis) == 1 and not default_storage.exists(key)
+    assert thumbnails.footage_thumbnails_delete(footage=analysis.footage) == 1 and not default_storage.exists(key)
 
 
 def test_turning_blur_off_never_serves_the_blurred_copy_and_vice_versa(stored_analysis, face_frame):
