@@ -14,6 +14,8 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -70,6 +72,64 @@ class SegmentResult:
         return len({o.track_id for o in self.observations})
 
 
+class _Prefetch:
+    """Decode ahead in a background thread while the main thread detects and classifies.
+
+    OpenCV releases the GIL while it decodes, so decoding the next frames overlaps detection of
+    this one. The queue is short: a few frames of memory, never the whole video."""
+
+    _DONE = object()
+
+    def __init__(self, frames, depth: int = 4):
+        self.frames = frames
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="emo7ion-decode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for item in self.frames:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:  # the consumer is busy: check for stop, then retry
+                        continue
+                if self._stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._error = exc
+        finally:
+            self._put_done()
+
+    def _put_done(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(self._DONE, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self):
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._DONE:
+                    break
+                yield item
+            self._thread.join()
+            if self._error is not None:
+                raise self._error
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 @dataclass
 class _Pending:
     """Faces waiting for the classifier, in frame order: (frame index, t, box, track id) + crop."""
@@ -85,8 +145,11 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
                     t_end: float | None = None, batch_size: int = 256,
                     should_cancel: Callable[[], bool] | None = None,
                     on_progress: Callable[[float], None] | None = None,
-                    tracker: IouTracker | None = None) -> SegmentResult:
-    """Analyse [t_start, t_end) of the footage at `path`. Track ids are local, starting at 0."""
+                    tracker: IouTracker | None = None, prefetch: bool = True) -> SegmentResult:
+    """Analyse [t_start, t_end) of the footage at `path`. Track ids are local, starting at 0.
+
+    With `prefetch`, frames are decoded in a background thread ahead of detection; the
+    `decode` timing is then the time spent waiting for a frame, not the time decoding took."""
     started = time.perf_counter()
     labels = list(getattr(classifier, "labels", EMOTIONS))
     size = int(getattr(classifier, "input_size", 48))
@@ -135,36 +198,41 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
         return result.cancelled
 
     frames = iter_sampled_frames(path, sample_fps, t_start, t_end)
+    source = _Prefetch(frames) if prefetch else frames
     frames_since_check = 0
     t_decode = time.perf_counter()
-    for index, t, frame in frames:
-        timings["decode"] += time.perf_counter() - t_decode
-        t0 = time.perf_counter()
-        boxes = detector.detect(frame)
-        timings["detect"] += time.perf_counter() - t0
-        ids = tracker.update(boxes)
-        result.frames_analysed += 1
-        result.frame_times.append(round(float(t), 4))
-        result.faces_detected += len(boxes)
-        if boxes:
-            pending.faces.extend((index, t, box, tid) for box, tid in zip(boxes, ids))
-            pending.crops.extend(crop_faces(frame, boxes, size=size))
-        frames_since_check += 1
-        if pending.count >= batch_size:
-            # Whole batches only: the classifier runs at its fixed batch size, faces from many frames.
-            while pending.count >= batch_size and not result.cancelled:
-                flush(batch_size)
-                cancelled()
-            frames_since_check = 0
-            if result.cancelled:
-                break
-            progress(t)
-        elif frames_since_check >= CANCEL_CHECK_FRAMES:
-            frames_since_check = 0
-            if cancelled():
-                break
-            progress(t)
-        t_decode = time.perf_counter()
+    try:
+        for index, t, frame in source:
+            timings["decode"] += time.perf_counter() - t_decode
+            t0 = time.perf_counter()
+            boxes = detector.detect(frame)
+            timings["detect"] += time.perf_counter() - t0
+            ids = tracker.update(boxes)
+            result.frames_analysed += 1
+            result.frame_times.append(round(float(t), 4))
+            result.faces_detected += len(boxes)
+            if boxes:
+                pending.faces.extend((index, t, box, tid) for box, tid in zip(boxes, ids))
+                pending.crops.extend(crop_faces(frame, boxes, size=size))
+            frames_since_check += 1
+            if pending.count >= batch_size:
+                # Whole batches only: the classifier runs at its fixed batch size, faces from many frames.
+                while pending.count >= batch_size and not result.cancelled:
+                    flush(batch_size)
+                    cancelled()
+                frames_since_check = 0
+                if result.cancelled:
+                    break
+                progress(t)
+            elif frames_since_check >= CANCEL_CHECK_FRAMES:
+                frames_since_check = 0
+                if cancelled():
+                    break
+                progress(t)
+            t_decode = time.perf_counter()
+    finally:
+        if prefetch:
+            source.close()  # stops the decode thread, whatever ended the loop
     if not result.cancelled:
         flush()
     # (When cancelled, faces still waiting are dropped: a cancelled segment is not a result.)

@@ -274,3 +274,49 @@ def _write_clip(path, seconds: int, fps: int):
         writer.write(frame)
     writer.release()
     return path
+
+
+def test_prefetching_changes_nothing_but_speed(yunet, classifier):
+    import threading
+    before = threading.active_count()
+    a = analyse_segment(video("07"), detector=yunet, classifier=classifier, sample_fps=4.0, prefetch=True)
+    b = analyse_segment(video("07"), detector=yunet, classifier=classifier, sample_fps=4.0, prefetch=False)
+    assert [(o.t, o.track_id, o.x, o.y, o.w, o.h) for o in a.observations] == \
+           [(o.t, o.track_id, o.x, o.y, o.w, o.h) for o in b.observations]
+    assert a.frame_times == b.frame_times
+    assert threading.active_count() == before  # the decode thread has ended
+
+
+def test_prefetch_thread_stops_on_cancel_and_errors_reach_the_caller(tmp_path, yunet, classifier):
+    import threading
+    before = threading.active_count()
+    result = analyse_segment(video("03"), detector=yunet, classifier=classifier, sample_fps=8.0, batch_size=2,
+                             should_cancel=lambda: True)
+    assert result.cancelled and threading.active_count() == before
+    text = tmp_path / "clip.mp4"
+    text.write_text("no video here")
+    with pytest.raises(VideoReadError):
+        analyse_segment(text, detector=yunet, classifier=classifier, sample_fps=2.0, prefetch=True)
+    assert threading.active_count() == before
+
+
+def test_decode_thread_ends_when_detection_fails(yunet, classifier):
+    import threading
+
+    class FailingAfterTwo:
+        """The real detector, which then fails: the error reaches the caller, no thread lingers."""
+        name = "yunet"
+
+        def __init__(self):
+            self.calls = 0
+
+        def detect(self, frame):
+            self.calls += 1
+            if self.calls > 2:
+                raise RuntimeError("detector failed")
+            return yunet.detect(frame)
+
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="detector failed"):
+        analyse_segment(video("03"), detector=FailingAfterTwo(), classifier=classifier, sample_fps=4.0)
+    assert threading.active_count() == before
