@@ -5,6 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# Use the YuNet detector when its weights are beside the project (../shared) and none is configured.
+SHARED_YUNET := $(wildcard ../shared/models/yunet/yunet_n_640_640.onnx)
+ifneq ($(SHARED_YUNET),)
+EMO7ION_YUNET_MODEL ?= $(abspath $(SHARED_YUNET))
+export EMO7ION_YUNET_MODEL
+endif
 
 .PHONY: install demo test test-fast bench browser-deps migrate serve worker clean
 
