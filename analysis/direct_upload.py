@@ -30,15 +30,15 @@ PRESIGN_EXPIRY_S = 3600
 
 
 def multipart_threshold() -> int:
-    return int(getattr(settings, "EMO7ION_MULTIPART_THRESHOLD", 100 * 1024 ** 2))
+    return settings.EMO7ION_MULTIPART_THRESHOLD
 
 
 def multipart_part_bytes() -> int:
-    return max(int(getattr(settings, "EMO7ION_MULTIPART_PART_BYTES", 64 * 1024 ** 2)), S3_MIN_PART_BYTES)
+    return max(settings.EMO7ION_MULTIPART_PART_BYTES, S3_MIN_PART_BYTES)
 
 
 def server_chunk_bytes() -> int:
-    return int(getattr(settings, "EMO7ION_UPLOAD_CHUNK_BYTES", 8 * 1024 ** 2))
+    return settings.EMO7ION_UPLOAD_CHUNK_BYTES
 
 
 def storage_of(footage: Footage):

@@ -208,6 +208,10 @@ EMO7ION_DEFAULT_MODEL = env("EMO7ION_DEFAULT_MODEL", default=str(BASE_DIR / "ml"
 EMO7ION_MODEL_DIR = env.path("EMO7ION_MODEL_DIR", default=str(VAR_DIR / "models"))
 EMO7ION_CACHE_DIR = env.path("EMO7ION_CACHE_DIR", default=str(VAR_DIR / "cache"))
 EMO7ION_MAX_UPLOAD_BYTES = env.int("EMO7ION_MAX_UPLOAD_BYTES", default=2 * 1024 ** 3)
+# Direct uploads (API): S3 multipart above the threshold; chunk size of the local-storage fallback.
+EMO7ION_MULTIPART_THRESHOLD = env.int("EMO7ION_MULTIPART_THRESHOLD", default=100 * 1024 ** 2)
+EMO7ION_MULTIPART_PART_BYTES = env.int("EMO7ION_MULTIPART_PART_BYTES", default=64 * 1024 ** 2)
+EMO7ION_UPLOAD_CHUNK_BYTES = env.int("EMO7ION_UPLOAD_CHUNK_BYTES", default=8 * 1024 ** 2)
 EMO7ION_SEGMENT_SECONDS = env.float("EMO7ION_SEGMENT_SECONDS", default=60.0)
 EMO7ION_DEFAULT_SAMPLE_FPS = env.float("EMO7ION_DEFAULT_SAMPLE_FPS", default=2.0)
 EMO7ION_BUCKET_SECONDS = env.float("EMO7ION_BUCKET_SECONDS", default=60.0)
