@@ -5,11 +5,14 @@ Celery task per row, so a slow or dead receiver never delays the analysis that c
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -50,7 +53,30 @@ def _clean_events(events) -> list[str]:
 def _clean_url(url: str) -> str:
     if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
         raise ValidationError({"url": ["The URL must start with http:// or https://."]})
+    problem = private_address_problem(url)
+    if problem:
+        raise ValidationError({"url": [problem]})
     return url
+
+
+def private_address_problem(url: str) -> str | None:
+    """Why `url` must not be called (it resolves to a private, loopback, link-local or otherwise
+    internal address), or None. Checked when an endpoint is saved and again before every attempt,
+    since DNS answers change. A name that does not resolve is left to fail at delivery."""
+    if settings.EMO7ION_WEBHOOK_ALLOW_PRIVATE:
+        return None
+    parts = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                   proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            return (f"{parts.hostname} resolves to {address}, which is not a public address; webhooks are "
+                    "only sent to public addresses (EMO7ION_WEBHOOK_ALLOW_PRIVATE).")
+    return None
 
 
 def webhook_endpoint_create(*, organisation, url: str, events, description: str = "",
@@ -154,9 +180,11 @@ def webhook_delivery_attempt(*, delivery: WebhookDelivery) -> AttemptOutcome:
     delivery.attempts += 1
     delivery.last_attempt_at = now
     delivery.next_attempt_at = None
-    if not endpoint.is_active:
+    refusal = ("Not sent: the endpoint was deactivated before this delivery." if not endpoint.is_active
+               else private_address_problem(endpoint.url))
+    if refusal:
         delivery.status = WebhookDelivery.Status.FAILED
-        delivery.error = "Not sent: the endpoint was deactivated before this delivery."
+        delivery.error = refusal if refusal.startswith("Not sent") else f"Not sent: {refusal}"
         delivery.save()
         return AttemptOutcome(delivered=False)
 

@@ -221,6 +221,9 @@ EMO7ION_SITE_URL = env("EMO7ION_SITE_URL", default="")  # base of links in email
 EMO7ION_WEBHOOK_TIMEOUT = env.float("EMO7ION_WEBHOOK_TIMEOUT", default=5.0)
 EMO7ION_WEBHOOK_MAX_ATTEMPTS = env.int("EMO7ION_WEBHOOK_MAX_ATTEMPTS", default=6)
 EMO7ION_WEBHOOK_BACKOFF_S = env.float("EMO7ION_WEBHOOK_BACKOFF_S", default=30.0)  # doubles after each failure
+# Receivers on private, loopback or link-local addresses are refused unless this is set (a tenant
+# must not make the workers call internal services).
+EMO7ION_WEBHOOK_ALLOW_PRIVATE = env.bool("EMO7ION_WEBHOOK_ALLOW_PRIVATE", default=False)
 
 LOGGING = {
     "version": 1,

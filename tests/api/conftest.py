@@ -34,6 +34,12 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def local_webhook_receivers(settings):
+    """Test receivers listen on 127.0.0.1, which production refuses (see test_webhooks)."""
+    settings.EMO7ION_WEBHOOK_ALLOW_PRIVATE = True
+
+
+@pytest.fixture(autouse=True)
 def fresh_throttle_counters():
     """Throttle counters live in the cache; each test starts from zero."""
     cache.clear()

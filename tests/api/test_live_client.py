@@ -25,7 +25,7 @@ def test_integrator_walkthrough(live_server, s3_storage, start_worker, model_ver
     clip = shared_path(*CLIP)
     organisation = OrganisationFactory(name="Harbour Festival")
     user = member_of(organisation, Role.ADMIN, username="integrator")
-    start_worker(s3_storage)
+    start_worker({**s3_storage, "EMO7ION_WEBHOOK_ALLOW_PRIVATE": "1"})   # the receiver is on 127.0.0.1
     api = live_server.url + "/api/v1"
     http = requests.Session()
 

@@ -171,6 +171,26 @@ def test_the_task_ignores_deliveries_that_are_gone_or_done(world):
     assert deliver_webhook.apply(args=[world.a.delivery.pk]).get() == "nothing to do"  # already failed
 
 
+def test_private_addresses_are_refused_unless_allowed(world, receiver, settings):
+    """A tenant must not make the workers call internal services (and read the answer in the log)."""
+    rx = receiver()
+    allowed = services.webhook_endpoint_create(organisation=world.a.org, url=rx.url, events=["analysis.succeeded"])
+    settings.EMO7ION_WEBHOOK_ALLOW_PRIVATE = False
+    admin = client_for(world.users["admin"])
+    for url in (rx.url, "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/hook", "http://[::1]:8080/"):
+        response = admin.post("/api/v1/webhooks/", {"organisation": world.a.org.slug, "url": url,
+                                                    "events": ["analysis.succeeded"]}, format="json")
+        assert response.status_code == 400, url
+        assert "not a public address" in response.json()["url"][0]
+    # An endpoint saved while allowed (or whose name now resolves privately) is refused at delivery.
+    delivery = WebhookDelivery.objects.create(endpoint=allowed, event="analysis.succeeded", subject="analysis:7",
+                                              body="{}")
+    assert services.webhook_delivery_attempt(delivery=delivery).retry_in_s is None
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "not a public address" in delivery.error
+    assert rx.requests == []
+
+
 # --- Through the API ---------------------------------------------------------------------------
 
 
