@@ -1,6 +1,5 @@
 """API v1: the token endpoint, the caller's organisations, their members and invitations."""
-from django.db import transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -12,7 +11,6 @@ from rest_framework.response import Response
 from emo7ion_site.api_common import ApiViewMixin, OrganisationScopedMixin, TokenRateThrottle
 
 from . import selectors, services
-from .models import Organisation
 from .permissions import MANAGE_MEMBERS, MANAGE_ORGANISATION, VIEW
 from .serializers import (InvitationSerializer, MembershipRoleSerializer, MembershipSerializer,
                           OrganisationSerializer, OrganisationUpdateSerializer, TokenResponseSerializer)

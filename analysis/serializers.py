@@ -8,6 +8,7 @@ from emo7ion_site.api_common import MyOrganisationField
 from ml.engine.labels import EMOTIONS
 from ml.models import ModelVersion
 
+from . import selectors
 from .models import Analysis, FaceObservation, Footage, Project, TimelineBucket
 
 
@@ -57,13 +58,7 @@ class DirectUploadStartSerializer(serializers.Serializer):
     filename = serializers.CharField(max_length=255, help_text='The file\'s name, e.g. "event.mp4"')
     size_bytes = serializers.IntegerField(min_value=1, help_text="The file's exact size in bytes")
     content_type = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-
-    def validate_size_bytes(self, value):
-        limit = settings.EMO7ION_MAX_UPLOAD_BYTES
-        if value > limit:
-            raise serializers.ValidationError(
-                f"The file is {value:,} bytes; the limit is {limit:,} bytes (EMO7ION_MAX_UPLOAD_BYTES).")
-        return value
+    # The size limit is the service's rule (analysis.direct_upload); its error names this field too.
 
 
 class UploadPartSerializer(serializers.Serializer):
@@ -114,7 +109,6 @@ class AnalysisSerializer(serializers.ModelSerializer):
 @extend_schema_field(OpenApiTypes.INT)
 class _MyFootage(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
-        from . import selectors
         return selectors.footage_for(self.context["request"].user)
 
 

@@ -1,5 +1,5 @@
 """REST API v1: one router; each app's viewsets live in its own `api` module."""
-from django.urls import include, path, re_path
+from django.urls import Resolver404, include, path, re_path, resolve
 from rest_framework.decorators import api_view, permission_classes, schema
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
@@ -29,7 +29,17 @@ router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 @schema(None)
 def not_found(request, path=""):
     """Unknown API paths answer in JSON like every other API error (not Django's HTML page)."""
+    if not path.endswith("/"):
+        try:
+            if resolve(f"{request.path}/").func is not not_found_view:
+                raise NotFound(f"There is no API endpoint at /api/v1/{path}; API paths end with a slash: "
+                               f"/api/v1/{path}/")
+        except Resolver404:
+            pass
     raise NotFound(f"There is no API endpoint at /api/v1/{path}. See /api/docs/.")
+
+
+not_found_view = not_found
 
 
 urlpatterns = [

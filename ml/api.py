@@ -13,7 +13,7 @@ from emo7ion_site.api_common import ApiViewMixin, MemberReadPlatformAdminWrite, 
 
 from . import selectors, services
 from .filters import BiasAuditFilter, DatasetFilter, EvaluationFilter, ModelVersionFilter
-from .models import BiasAudit, Dataset, Evaluation
+from .models import BiasAudit, Evaluation
 from .serializers import (ActivateSerializer, BiasAuditCreateSerializer, BiasAuditSerializer,
                           DatasetCreateSerializer, DatasetSerializer, EvaluationCreateSerializer,
                           EvaluationSerializer, ModelVersionDetailSerializer, ModelVersionSerializer)

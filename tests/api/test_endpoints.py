@@ -13,7 +13,7 @@ from ml.models import ModelActivation, ModelVersion
 from tests.factories import DEFAULT_PASSWORD
 
 from .cases import fer_csv
-from .conftest import add_results, client_for
+from .conftest import add_results, client_for, png_bytes
 
 
 @pytest.fixture
@@ -96,6 +96,9 @@ def test_unknown_api_paths_answer_json(world):
     response = client_for(world.users["viewer"]).get("/api/v1/no-such-thing/")
     assert response.status_code == 404
     assert "no API endpoint at /api/v1/no-such-thing/" in response.json()["detail"]
+    response = client_for(world.users["viewer"]).get("/api/v1/projects")
+    assert response.status_code == 404
+    assert response.json()["detail"].endswith("API paths end with a slash: /api/v1/projects/")
 
 
 def test_service_rules_come_back_as_readable_messages(world):
@@ -136,18 +139,13 @@ def test_projects_create_filter_order_and_page(world):
 def test_project_delete_removes_its_stored_footage(world, media_root, django_capture_on_commit_callbacks):
     analyst = client_for(world.users["analyst"])
     uploaded = analyst.post(f"/api/v1/projects/{world.a.project.pk}/footage/",
-                            {"file": SimpleUploadedFile("still.png", _png())}, format="multipart").json()
+                            {"file": SimpleUploadedFile("still.png", png_bytes())}, format="multipart").json()
     stored = list(media_root.rglob("*still.png"))
     assert len(stored) == 1 and uploaded["status"] == "ready"
     with django_capture_on_commit_callbacks(execute=True):
         assert analyst.delete(f"/api/v1/projects/{world.a.project.pk}/").status_code == 204
     assert not stored[0].exists()
     assert analyst.get(f"/api/v1/footage/{uploaded['id']}/").status_code == 404
-
-
-def _png():
-    from .conftest import png_bytes
-    return png_bytes()
 
 
 def test_footage_and_analysis_lists_filter(world):
