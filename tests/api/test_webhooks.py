@@ -240,3 +240,15 @@ def test_admins_read_the_delivery_log_and_can_redeliver(world, receiver, eager_c
     assert len(rx.requests) == 2 and rx.requests[0]["body"] == rx.requests[1]["body"]
     assert WebhookDelivery.objects.get(pk=row["id"]).status == "succeeded"
     assert client_for(world.users["viewer"]).get(f"/api/v1/webhooks/{endpoint.pk}/deliveries/").status_code == 403
+
+
+def test_the_delivery_log_in_the_django_admin(world, client):
+    from tests.factories import UserFactory
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(superuser)
+    listing = client.get("/admin/webhooks/webhookdelivery/?status__exact=failed")
+    assert listing.status_code == 200
+    assert f"analysis:{world.a.analysis.pk}" in listing.content.decode()
+    endpoint_page = client.get(f"/admin/webhooks/webhookendpoint/{world.a.endpoint.pk}/change/")
+    assert endpoint_page.status_code == 200 and world.a.endpoint.url in endpoint_page.content.decode()
+    assert client.get("/admin/webhooks/webhookdelivery/add/").status_code == 403
