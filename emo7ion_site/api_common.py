@@ -49,20 +49,24 @@ def _message_of(exc: Exception) -> str:
 
 def api_exception_handler(exc, context):
     """DRF's handler, plus: Django ValidationErrors from services become field-level 400s, and the
-    services' rule errors become a 400 with their human message. Everything stays JSON."""
+    services' rule errors become a 400 with their human message. Every error body is JSON with
+    either `detail` (one string) or lists of messages per field."""
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             exc = exceptions.ValidationError({field: [str(m) for e in errs for m in e.messages]
                                               for field, errs in exc.error_dict.items()})
         else:
-            exc = exceptions.ValidationError({"detail": exc.messages})
+            exc = exceptions.ValidationError({"detail": " ".join(exc.messages)})
     elif isinstance(exc, _domain_errors()):
         exc = exceptions.ValidationError({"detail": _message_of(exc)})
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()  # never echo what was looked up
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and isinstance(response.data.get("detail"), list):
+        response.data["detail"] = " ".join(str(m) for m in response.data["detail"])
+    return response
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------------
@@ -70,7 +74,7 @@ def api_exception_handler(exc, context):
 ERROR_SCHEMA = {
     "type": "object",
     "description": "`detail` for a request-wide error; otherwise one list of messages per field.",
-    "properties": {"detail": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
+    "properties": {"detail": {"type": "string"}},
     "additionalProperties": {},
 }
 

@@ -108,7 +108,7 @@ def test_service_rules_come_back_as_readable_messages(world):
     rejected.save()
     response = owner.post("/api/v1/analyses/", {"footage": rejected.pk}, format="json")
     assert response.status_code == 400
-    assert "Only footage that is ready can be analysed" in response.json()["detail"][0]
+    assert "Only footage that is ready can be analysed" in response.json()["detail"]
     response = owner.post("/api/v1/analyses/", {"footage": world.a.footage.pk, "detector": "sonar"}, format="json")
     assert response.status_code == 400 and "Unknown face detector" in response.json()["detector"][0]
     response = owner.post("/api/v1/analyses/", {"footage": world.a.footage.pk, "sample_fps": 500}, format="json")
