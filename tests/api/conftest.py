@@ -28,8 +28,10 @@ ROLES = (Role.OWNER, Role.ADMIN, Role.ANALYST, Role.VIEWER)
 
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
-    """Stored files of each test in its own folder (a worker started by the test gets the same)."""
+    """Stored files (and the local copies validation makes) of each test in its own folder; a worker
+    started by the test gets the same MEDIA_ROOT."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.EMO7ION_CACHE_DIR = str(tmp_path / "cache")
     return tmp_path / "media"
 
 
