@@ -139,6 +139,12 @@ CACHES = {
 
 # --- Celery. Embedded filesystem broker by default: `make demo` needs no server.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+EMO7ION_TRAINING_TIME_LIMIT = env.int("EMO7ION_TRAINING_TIME_LIMIT", default=24 * 3600)
+EMO7ION_TRAINING_STALE_AFTER = env.int("EMO7ION_TRAINING_STALE_AFTER", default=30 * 60)  # heartbeat age
+if CELERY_BROKER_URL.startswith("redis"):
+    # Redis redelivers unacknowledged (acks_late) tasks after visibility_timeout: keep it above the
+    # longest task (training) so a healthy long task is never started twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": EMO7ION_TRAINING_TIME_LIMIT + 3600}
 if CELERY_BROKER_URL.startswith("filesystem"):
     _celery_dir = VAR_DIR / "celery"
     for _sub in ("queue", "processed", "control"):
