@@ -165,7 +165,9 @@ class Command(BaseCommand):
         finally:
             for p in children:
                 if p.poll() is None:
-                    p.send_signal(signal.SIGINT if p is server else signal.SIGTERM)
+                    # The worker gets a cold shutdown (SIGQUIT): a warm one waits on the broker's poll loop
+                    # for many seconds, and an interrupted segment is simply redelivered (acks_late, idempotent).
+                    p.send_signal(signal.SIGINT if p is server else signal.SIGQUIT)
             for p in children:
                 try:
                     p.wait(15)
