@@ -550,3 +550,48 @@ def analysis_run_inline(*, analysis: Analysis) -> Analysis:
             analysis_finalize_execute(analysis_id=analysis.pk)
     analysis.refresh_from_db()
     return analysis
+
+
+# --- Retention: raw footage goes after the organisation's retention period; aggregates stay.
+
+def footage_delete_file(*, footage: Footage) -> bool:
+    """Delete a footage's raw file, its local cached copy and its report thumbnails, keeping the
+    record, its analyses, observations and timeline. Footage still being analysed is left alone.
+    Returns whether anything was deleted."""
+    if footage.file_deleted_at or not footage.file:
+        return False
+    if footage.analyses.filter(status__in=[Analysis.Status.QUEUED, Analysis.Status.RUNNING]).exists():
+        return False
+    from .thumbnails import footage_thumbnails_delete
+
+    footage_thumbnails_delete(footage=footage)
+    name = footage.file.name
+    default_storage.delete(name)
+    # The sha-keyed cache may serve an identical upload elsewhere: keep it while one still needs it.
+    still_needed = Footage.objects.filter(sha256=footage.sha256, file_deleted_at__isnull=True).exclude(pk=footage.pk)
+    if footage.sha256 and not still_needed.exists():
+        (media.cache_dir() / f"{footage.sha256}{media._suffix(name)}").unlink(missing_ok=True)
+    footage.file_deleted_at = timezone.now()
+    footage.save(update_fields=["file_deleted_at"])
+    log.info("Retention: deleted the raw file of footage %s (%s)", footage.pk, name)
+    return True
+
+
+def footage_apply_retention(*, now=None, dry_run: bool = False) -> list[int]:
+    """Delete the raw files of footage older than its organisation's `footage_retention_days`.
+    Returns the ids of the footage whose files were (or, with dry_run, would be) deleted."""
+    from datetime import timedelta
+
+    from accounts.models import Organisation
+
+    now = now or timezone.now()
+    done: list[int] = []
+    for org in Organisation.objects.filter(footage_retention_days__isnull=False):
+        due = Footage.objects.filter(project__organisation=org, file_deleted_at__isnull=True,
+                                     created_at__lt=now - timedelta(days=org.footage_retention_days)).exclude(file="")
+        for footage in due.order_by("pk"):
+            if dry_run:
+                done.append(footage.pk)
+            elif footage_delete_file(footage=footage):
+                done.append(footage.pk)
+    return done

@@ -45,3 +45,9 @@ def analyse_segment(analysis_id: int, index: int) -> None:
 def finalize_analysis(analysis_id: int) -> None:
     """Finalize a running analysis whose segments are all done, by hand (idempotent)."""
     services.analysis_finalize_execute(analysis_id=analysis_id)
+
+
+@shared_task(name="analysis.tasks.apply_retention", ignore_result=True)
+def apply_retention() -> None:
+    """Run daily by `celery beat` (CELERY_BEAT_SCHEDULE) or by cron via `manage.py apply_retention`."""
+    services.footage_apply_retention()

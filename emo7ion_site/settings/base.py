@@ -175,6 +175,8 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=55 * 60)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Only used when `celery -A emo7ion_site beat` runs; `manage.py apply_retention` from cron does the same.
+CELERY_BEAT_SCHEDULE = {"footage-retention": {"task": "analysis.tasks.apply_retention", "schedule": 24 * 3600.0}}
 
 # --- REST API
 REST_FRAMEWORK = {
