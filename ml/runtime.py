@@ -43,5 +43,7 @@ def default_detector_name() -> str:
 
 def get_detector(name: str | None = None, **options):
     name = name or default_detector_name()
+    # Operators trade small-face recall for speed here: "auto" enlarges frames under 1280 px up to 2x.
+    options.setdefault("upscale", settings.EMO7ION_DETECTOR_UPSCALE)
     with _lock:
         return _detector(name, settings.EMO7ION_YUNET_MODEL or "", tuple(sorted(options.items())))
