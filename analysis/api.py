@@ -6,8 +6,6 @@ render. Nothing here decides who may see what.
 import csv
 from dataclasses import asdict
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.urls import reverse
@@ -35,27 +33,6 @@ from .serializers import (AnalysisCreateSerializer, AnalysisSerializer, DirectUp
 
 # analysis.services has no project_update/project_delete yet (the pages do not edit projects);
 # these two stay here, small, until it does.
-def _project_update(*, project: Project, **fields) -> Project:
-    if "name" in fields:
-        fields["name"] = fields["name"].strip()
-        if not fields["name"]:
-            raise ValidationError({"name": "A project needs a name."})
-    for key, value in fields.items():
-        setattr(project, key, value)
-    if fields:
-        project.save(update_fields=list(fields))
-    return project
-
-
-def _project_delete(*, project: Project) -> None:
-    # Rows cascade; stored files do not, and raw footage must not outlive its project.
-    names = [n for n in Footage.objects.filter(project=project).values_list("file", flat=True) if n]
-    storage = Footage._meta.get_field("file").storage
-    with transaction.atomic():
-        project.delete()
-        transaction.on_commit(lambda: [storage.delete(name) for name in names])
-
-
 class ProjectViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                      viewsets.GenericViewSet):
     """Projects of your organisations."""
@@ -93,12 +70,12 @@ class ProjectViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Retr
         project = self.get_object()
         serializer = ProjectUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        _project_update(project=project, **serializer.validated_data)
+        services.project_update(project=project, **serializer.validated_data)
         return Response(self._refetched(project))
 
     def destroy(self, request, pk=None):
         """Delete the project with its footage (stored files included), analyses and results."""
-        _project_delete(project=self.get_object())
+        services.project_delete(project=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(methods=["GET"], responses=FootageSerializer(many=True), filters=False)

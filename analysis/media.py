@@ -46,6 +46,11 @@ def _suffix(name: str) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
 
 
+def cached_path(sha256: str, name: str) -> Path:
+    """Where the sha256-keyed local copy of a stored file lives (it may not exist)."""
+    return cache_dir() / f"{sha256}{_suffix(name)}"
+
+
 def _storage_path(name: str) -> Path | None:
     """The file's own path when the storage is on this machine's disk, else None."""
     try:
@@ -82,7 +87,7 @@ def _download(name: str, expected_sha256: str | None = None) -> LocalCopy:
         digest = h.hexdigest()
         if expected_sha256 and digest != expected_sha256:
             raise StoredFileMissing(f"The stored file {name} changed since it was validated (sha256 differs)")
-        final = cache_dir() / f"{digest}{_suffix(name)}"
+        final = cached_path(digest, name)
         os.replace(tmp, final)
         return LocalCopy(final, digest, size)
     except BaseException:
@@ -110,7 +115,7 @@ def local_path_for(footage) -> Path:
         if not local.is_file():
             raise StoredFileMissing(f"The stored file {footage.file.name} is missing")
         return local
-    cached = cache_dir() / f"{footage.sha256}{_suffix(footage.file.name)}"
+    cached = cached_path(footage.sha256, footage.file.name)
     if footage.sha256 and cached.is_file() and cached.stat().st_size == footage.size_bytes:
         return cached
     log.info("Downloading footage %s into the cache", footage.pk)

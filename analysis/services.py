@@ -58,6 +58,27 @@ def project_create(*, organisation, name: str, description: str = "", created_by
                                   created_by=created_by)
 
 
+def project_update(*, project: Project, **fields) -> Project:
+    if "name" in fields:
+        fields["name"] = fields["name"].strip()
+        if not fields["name"]:
+            raise ValidationError({"name": "A project needs a name."})
+    for key, value in fields.items():
+        setattr(project, key, value)
+    if fields:
+        project.save(update_fields=list(fields))
+    return project
+
+
+def project_delete(*, project: Project) -> None:
+    # Rows cascade; stored files do not, and raw footage must not outlive its project.
+    names = [n for n in Footage.objects.filter(project=project).values_list("file", flat=True) if n]
+    storage = Footage._meta.get_field("file").storage
+    with transaction.atomic():
+        project.delete()
+        transaction.on_commit(lambda: [storage.delete(name) for name in names])
+
+
 # --- Footage ----------------------------------------------------------------------------------------
 
 def _reject(footage: Footage, reason: str) -> Footage:
@@ -570,7 +591,7 @@ def footage_delete_file(*, footage: Footage) -> bool:
     # The sha-keyed cache may serve an identical upload elsewhere: keep it while one still needs it.
     still_needed = Footage.objects.filter(sha256=footage.sha256, file_deleted_at__isnull=True).exclude(pk=footage.pk)
     if footage.sha256 and not still_needed.exists():
-        (media.cache_dir() / f"{footage.sha256}{media._suffix(name)}").unlink(missing_ok=True)
+        media.cached_path(footage.sha256, name).unlink(missing_ok=True)
     footage.file_deleted_at = timezone.now()
     footage.save(update_fields=["file_deleted_at"])
     log.info("Retention: deleted the raw file of footage %s (%s)", footage.pk, name)
