@@ -13,12 +13,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from accounts.permissions import ANALYSE, MANAGE_PROJECTS, UPLOAD, VIEW
 from emo7ion_site.api_common import OrganisationScopedMixin
+from emo7ion_site.uploads import size_limit_message, stopped_upload
 from ml.engine.labels import EMOTIONS
 
 from . import direct_upload, selectors, services
@@ -31,8 +33,6 @@ from .serializers import (AnalysisCreateSerializer, AnalysisSerializer, DirectUp
                           UploadProgressSerializer)
 
 
-# analysis.services has no project_update/project_delete yet (the pages do not edit projects);
-# these two stay here, small, until it does.
 class ProjectViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                      viewsets.GenericViewSet):
     """Projects of your organisations."""
@@ -90,7 +90,11 @@ class ProjectViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Retr
         if request.method == "GET":
             page = self.paginate_queryset(Footage.objects.filter(project=project).order_by("-created_at"))
             return self.get_paginated_response(FootageSerializer(page, many=True).data)
-        serializer = FootageUploadSerializer(data=request.data)
+        data = request.data  # parsing first: the size-limit upload handler flags an oversized body
+        stopped = stopped_upload(request._request)
+        if stopped:
+            raise ValidationError({"file": [size_limit_message(stopped.size_bytes)]})
+        serializer = FootageUploadSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         footage = services.footage_create_from_upload(project=project, uploaded_file=serializer.validated_data["file"],
                                                       uploaded_by=request.user)

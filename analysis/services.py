@@ -96,6 +96,22 @@ def _size_limit_reason(size: int) -> str | None:
     return None
 
 
+def _footage_record(project: Project, name: str, size_bytes: int | None, uploaded_by) -> Footage:
+    original_name = Path(name or "upload").name[:255] or "upload"
+    return Footage.objects.create(project=project, original_name=original_name, uploaded_by=uploaded_by,
+                                  status=Footage.Status.UPLOADING, size_bytes=size_bytes)
+
+
+def footage_record_oversized_upload(*, project: Project, original_name: str, size_bytes: int,
+                                    uploaded_by) -> Footage:
+    """An upload the size limit stopped before storing any of it (emo7ion_site.uploads): recorded
+    as rejected, with the reason, like every other refused upload."""
+    footage = _footage_record(project, original_name, size_bytes, uploaded_by)
+    limit = settings.EMO7ION_MAX_UPLOAD_BYTES
+    return _reject(footage, _size_limit_reason(size_bytes)
+                   or f"The upload was over the largest this site accepts ({filesizeformat(limit)}).")
+
+
 def footage_create_from_upload(*, project: Project, uploaded_file, uploaded_by) -> Footage:
     """Store an uploaded file under the organisation's prefix, then validate it by content.
 
@@ -103,12 +119,11 @@ def footage_create_from_upload(*, project: Project, uploaded_file, uploaded_by) 
     recorded with its reason instead of vanishing. `uploaded_file` is any Django File
     (an UploadedFile from a form, or File(open(path, "rb")) from the command line).
     """
-    original_name = Path(getattr(uploaded_file, "name", "") or "upload").name[:255] or "upload"
-    footage = Footage.objects.create(project=project, original_name=original_name, uploaded_by=uploaded_by,
-                                     status=Footage.Status.UPLOADING, size_bytes=uploaded_file.size)
+    footage = _footage_record(project, getattr(uploaded_file, "name", ""), uploaded_file.size, uploaded_by)
     reason = _size_limit_reason(uploaded_file.size or 0)
     if reason:
         return _reject(footage, reason)
+    original_name = footage.original_name
     # A random prefix keeps keys unguessable and lets two uploads share a name.
     key_name = f"{secrets.token_hex(6)}-{default_storage.get_valid_name(original_name)}"
     try:

@@ -2,6 +2,7 @@
 accounts.tenancy: another organisation's object is a 404), call a service, render."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import ANALYSE, MANAGE_PROJECTS, UPLOAD, role_allows
 from accounts.tenancy import memberships_of, role_in
 from emo7ion_site.plotting import figures_json
+from emo7ion_site.uploads import stopped_upload
 
 from . import selectors, services
 from .figures import timeline_figures
@@ -70,6 +72,7 @@ def _project_context(request, project) -> dict:
         "can_upload": role_allows(role, UPLOAD),
         "can_analyse": role_allows(role, ANALYSE),
         "upload_form": FootageUploadForm(),
+        "max_upload_bytes": settings.EMO7ION_MAX_UPLOAD_BYTES,
         "start_form": AnalysisStartForm(auto_id=False),  # one per footage row: no duplicate ids
     }
 
@@ -94,6 +97,11 @@ def project_status(request, pk):
 def footage_upload(request, pk):
     project = selectors.project_get(request.user, pk, action=UPLOAD)
     form = FootageUploadForm(request.POST, request.FILES)
+    stopped = stopped_upload(request)  # known once the body is parsed, as it is above
+    if stopped:
+        footage = services.footage_record_oversized_upload(project=project, original_name=stopped.name,
+                                                           size_bytes=stopped.size_bytes, uploaded_by=request.user)
+        return _upload_answer(request, project, footage)
     if not form.is_valid():
         error = " ".join(e for errs in form.errors.values() for e in errs)
         if _wants_json(request):
@@ -102,6 +110,10 @@ def footage_upload(request, pk):
         return redirect("project-detail", pk=project.pk)
     footage = services.footage_create_from_upload(project=project, uploaded_file=form.cleaned_data["file"],
                                                   uploaded_by=request.user)
+    return _upload_answer(request, project, footage)
+
+
+def _upload_answer(request, project, footage):
     if _wants_json(request):
         return JsonResponse({"id": footage.pk, "name": footage.original_name, "status": footage.status,
                              "rejection_reason": footage.rejection_reason,

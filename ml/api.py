@@ -6,10 +6,12 @@ model that made it, with its accuracy and audit); only platform admins (staff) c
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from emo7ion_site.api_common import ApiViewMixin, MemberReadPlatformAdminWrite, Pagination
+from emo7ion_site.uploads import size_limit_message, stopped_upload
 
 from . import selectors, services
 from .filters import BiasAuditFilter, DatasetFilter, EvaluationFilter, ModelVersionFilter
@@ -72,7 +74,11 @@ class DatasetViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Platfor
                    description="Platform admins only. The file is validated by content; a refused set is a 400 "
                                "that says why, and nothing is kept.")
     def create(self, request, *args, **kwargs):
-        serializer = DatasetCreateSerializer(data=request.data)
+        data = request.data  # parsing first: the size-limit upload handler flags an oversized body
+        stopped = stopped_upload(request._request)
+        if stopped:
+            raise ValidationError({"file": [size_limit_message(stopped.size_bytes)]})
+        serializer = DatasetCreateSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         dataset = services.dataset_import(path_or_file=data["file"], name=data["name"], kind=data["kind"] or None,

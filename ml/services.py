@@ -276,7 +276,7 @@ TRAINING_STALE_AFTER_S = 30 * 60
 TRAINING_DEFAULTS = {
     "preset": "vgg-s", "epochs": 30, "batch_size": 128, "learning_rate": 0.05, "warmup_epochs": 2,
     "augmentation": "strong", "class_weighting": "sqrt", "weight_decay": 5e-4, "label_smoothing": 0.1,
-    "patience": 0, "seed": 7, "mixed_precision": True, "limit_per_class": None, "val_data": None,
+    "patience": 0, "seed": 7, "mixed_precision": False, "limit_per_class": None, "val_data": None,
     "val_dataset_id": None, "version": "", "output_dir": None,
 }
 

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from emo7ion_site.plotting import figures_json
+from emo7ion_site.uploads import size_limit_message, stopped_upload
 
 from . import figures, selectors, services
 from .forms import BiasAuditForm, DatasetUploadForm, EvaluationForm, TrainingRunForm
@@ -61,6 +62,9 @@ def dataset_list(request):
 @staff_required
 def dataset_upload(request):
     form = DatasetUploadForm(request.POST or None, request.FILES or None)
+    stopped = stopped_upload(request)  # known once the body is parsed, as it is above
+    if stopped:
+        form.add_error("file", size_limit_message(stopped.size_bytes))
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:

@@ -216,6 +216,12 @@ EMO7ION_DEFAULT_MODEL = env("EMO7ION_DEFAULT_MODEL", default=str(BASE_DIR / "ml"
 EMO7ION_MODEL_DIR = env.path("EMO7ION_MODEL_DIR", default=str(VAR_DIR / "models"))
 EMO7ION_CACHE_DIR = env.path("EMO7ION_CACHE_DIR", default=str(VAR_DIR / "cache"))
 EMO7ION_MAX_UPLOAD_BYTES = env.int("EMO7ION_MAX_UPLOAD_BYTES", default=2 * 1024 ** 3)
+# Every upload through the site (footage, datasets) is refused above the limit before it is stored.
+FILE_UPLOAD_HANDLERS = [
+    "emo7ion_site.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Direct uploads (API): S3 multipart above the threshold; chunk size of the local-storage fallback.
 EMO7ION_MULTIPART_THRESHOLD = env.int("EMO7ION_MULTIPART_THRESHOLD", default=100 * 1024 ** 2)
 EMO7ION_MULTIPART_PART_BYTES = env.int("EMO7ION_MULTIPART_PART_BYTES", default=64 * 1024 ** 2)

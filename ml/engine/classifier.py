@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cpu import resolve_precision
 from .errors import ModelFileError
 from .labels import EMOTIONS
 
@@ -81,8 +82,8 @@ class EmotionClassifier:
         self.input_size: int = int(self.metadata["input_size"])
         self.sha256: str = self.metadata["sha256"]
         self.tta_flip = tta_flip
-        self.precision = precision
-        self._model = self._load(precision)
+        self.precision = resolve_precision(precision)  # "auto": bf16 only where the CPU computes it natively
+        self._model = self._load(self.precision)
         self._lock = threading.Lock()
         self._infer = None
 

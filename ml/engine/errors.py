@@ -23,3 +23,7 @@ class VideoReadError(EngineError):
 
 class DatasetError(EngineError):
     """A dataset has the wrong format, unknown class names, unreadable images or no images."""
+
+
+class ConfigurationError(EngineError, ValueError):
+    """An option has a value the engine does not know."""

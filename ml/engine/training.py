@@ -12,12 +12,14 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .cpu import has_native_bf16
 from .datasets import FACE_SIZE, FaceDataset, read_dataset
 from .labels import EMOTIONS
 
@@ -39,7 +41,9 @@ class TrainingConfig:
     class_weighting: str = "sqrt"  # none | sqrt | balanced
     patience: int = 0             # early stopping on val loss; 0 = off (the schedule decides)
     seed: int = 7
-    mixed_precision: bool = True  # bf16 compute: measured faster on CPUs with avx512_bf16
+    # bf16 compute. Off by default: it was no faster on a CPU with avx512_bf16 and 14x slower on an
+    # AVX2-only one, where TensorFlow emulates it. The v1 default model was trained with it on.
+    mixed_precision: bool = False
     limit_per_class: int | None = None
     resume: bool = True
     version: str = ""
@@ -173,6 +177,9 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.mixed_precision else "float32")
+    if config.mixed_precision and not has_native_bf16():
+        warnings.warn("bf16 training on a CPU without native bf16 (avx512_bf16/amx_bf16) is emulated and "
+                      "much slower than float32; set mixed_precision off", RuntimeWarning, stacklevel=2)
 
     train_data, val_data = _load_data(config)
     train_ds = make_dataset(train_data, config.batch_size, True, config.augmentation, config.seed)

@@ -5,6 +5,12 @@
 
   function pct(p) { return Math.round(Math.max(0, Math.min(1, p)) * 100); }
 
+  function sizeText(bytes) {  // the units Django's filesizeformat uses (1 KB = 1024 bytes)
+    var units = ["bytes", "KB", "MB", "GB", "TB"], i = 0;
+    while (bytes >= 1024 && i < units.length - 1) { bytes /= 1024; i += 1; }
+    return (i ? bytes.toFixed(1) : String(bytes)) + (i ? "\u00a0" : " ") + units[i];
+  }
+
   // --- Upload with XHR so the bar shows bytes actually sent (fetch has no upload progress).
   var form = document.getElementById("upload-form");
   var box = document.getElementById("upload-progress");
@@ -17,7 +23,18 @@
       var meter = box.querySelector(".progress");
       var text = box.querySelector(".js-upload-text");
       var button = form.querySelector("button");
-      box.hidden = false; button.disabled = true;
+      box.hidden = false;
+      // Say no before sending gigabytes the server would refuse (it checks again on arrival).
+      var limit = Number(form.getAttribute("data-max-bytes") || 0);
+      var file = input.files[0];
+      if (limit && file.size > limit) {
+        text.textContent = file.name + " is " + sizeText(file.size) + "; the largest file this site accepts is " +
+          sizeText(limit) + ". Nothing was uploaded.";
+        text.className = "errorlist js-upload-text";
+        return;
+      }
+      text.className = "muted js-upload-text";
+      button.disabled = true;
       var xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
       xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");

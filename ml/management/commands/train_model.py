@@ -1,3 +1,5 @@
+import argparse
+
 from django.core.management.base import CommandError
 
 from ml import services
@@ -30,7 +32,8 @@ class Command(JsonCommand):
                             help="early stopping on validation loss after this many epochs; 0 = off")
         parser.add_argument("--seed", type=int, default=d["seed"])
         parser.add_argument("--limit-per-class", type=int, default=None, help="cap images per class and split")
-        parser.add_argument("--no-mixed-precision", action="store_true", help="train in float32 instead of bf16")
+        parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=d["mixed_precision"],
+                            help="train in bf16 (worth it only on CPUs with native bf16; default off)")
         parser.add_argument("--model-version", "--name", dest="model_version", default="",
                             help="name of the new model version "
                                                            "(default: <dataset>-<preset>-run<id>)")
@@ -45,7 +48,7 @@ class Command(JsonCommand):
             "learning_rate": o["learning_rate"], "warmup_epochs": o["warmup_epochs"],
             "augmentation": o["augmentation"], "class_weighting": o["class_weighting"],
             "weight_decay": o["weight_decay"], "label_smoothing": o["label_smoothing"], "patience": o["patience"],
-            "seed": o["seed"], "limit_per_class": o["limit_per_class"], "mixed_precision": not o["no_mixed_precision"],
+            "seed": o["seed"], "limit_per_class": o["limit_per_class"], "mixed_precision": o["mixed_precision"],
             "val_data": o["val_data"], "version": o["model_version"], "output_dir": o["output"],
             "val_dataset_id": resolve_dataset(o["val_dataset"]).pk if o["val_dataset"] else None,
         }
