@@ -21,6 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from . import transport
 from .models import Event, WebhookDelivery, WebhookEndpoint, new_secret
 from .signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign
 
@@ -194,12 +195,19 @@ def webhook_delivery_attempt(*, delivery: WebhookDelivery) -> AttemptOutcome:
                DELIVERY_HEADER: str(delivery.uuid)}
     status_code, excerpt, error = None, "", ""
     try:
-        # Redirects are not followed: a receiver that moved must be updated, not guessed.
-        with requests.post(endpoint.url, data=body, headers=headers, stream=True, allow_redirects=False,
-                           timeout=settings.EMO7ION_WEBHOOK_TIMEOUT) as response:
+        # The name was checked above; the connection's own peer address is checked too (DNS answers
+        # can change in between). Redirects are not followed: a receiver that moved must be updated.
+        with transport.session(public_only=not settings.EMO7ION_WEBHOOK_ALLOW_PRIVATE) as http, \
+                http.post(endpoint.url, data=body, headers=headers, stream=True, allow_redirects=False,
+                          timeout=settings.EMO7ION_WEBHOOK_TIMEOUT) as response:
             status_code = response.status_code
             # Read only an excerpt: a receiver's answer is logged, never trusted to be small.
             excerpt = response.raw.read(RESPONSE_EXCERPT_CHARS, decode_content=True).decode("utf-8", "replace")
+    except transport.PrivateAddressRefused as exc:
+        delivery.status = WebhookDelivery.Status.FAILED
+        delivery.error = f"Not sent: {exc}"
+        delivery.save()
+        return AttemptOutcome(delivered=False)
     except requests.RequestException as exc:
         error = f"Could not deliver to {endpoint.url}: {type(exc).__name__}: {exc}"
 

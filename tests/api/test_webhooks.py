@@ -252,3 +252,31 @@ def test_the_delivery_log_in_the_django_admin(world, client):
     endpoint_page = client.get(f"/admin/webhooks/webhookendpoint/{world.a.endpoint.pk}/change/")
     assert endpoint_page.status_code == 200 and world.a.endpoint.url in endpoint_page.content.decode()
     assert client.get("/admin/webhooks/webhookdelivery/add/").status_code == 403
+
+
+def test_a_name_that_turns_private_after_the_check_is_refused_at_connection(world, receiver, settings,
+                                                                            monkeypatch):
+    """DNS rebinding: the name's answer passed the check, then the connection reached a private
+    address. The DNS answer is the one thing simulated here; the connection is real."""
+    rx = receiver()
+    endpoint = services.webhook_endpoint_create(organisation=world.a.org, url=rx.url, events=["analysis.succeeded"])
+    settings.EMO7ION_WEBHOOK_ALLOW_PRIVATE = False
+    monkeypatch.setattr(services, "private_address_problem", lambda url: None)  # "it resolved publicly"
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event="analysis.succeeded", subject="analysis:8",
+                                              body="{}")
+    outcome = services.webhook_delivery_attempt(delivery=delivery)
+    assert not outcome.delivered and outcome.retry_in_s is None
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert "connected to 127.0.0.1, which is not a public address" in delivery.error
+    assert rx.requests == []  # refused before a byte of the request was sent
+
+
+def test_the_public_only_transport_still_reaches_receivers_when_private_ones_are_allowed(world, receiver, settings):
+    from webhooks import transport
+    rx = receiver()
+    with transport.session(public_only=False) as http:
+        assert http.post(rx.url, data=b"{}", timeout=5).status_code == 200
+    with transport.session(public_only=True) as http, pytest.raises(transport.PrivateAddressRefused):
+        http.post(rx.url, data=b"{}", timeout=5)
+    assert len(rx.requests) == 1
