@@ -204,6 +204,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Analyses and ML jobs share one status set, and webhooks' event set appears as "event" and
+    # "events": one named component each instead of generated names like Status398Enum.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "ml.models.JobStatus",
+        "WebhookEventEnum": "webhooks.models.Event",
+    },
 }
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
