@@ -117,6 +117,47 @@ def local_path_for(footage) -> Path:
         return local
     cached = cached_path(footage.sha256, footage.file.name)
     if footage.sha256 and cached.is_file() and cached.stat().st_size == footage.size_bytes:
+        os.utime(cached)  # last use, for prune_cache
         return cached
     log.info("Downloading footage %s into the cache", footage.pk)
     return _download(footage.file.name, expected_sha256=footage.sha256 or None).path
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    removed: list[str]
+    freed_bytes: int
+    kept_bytes: int
+
+
+def prune_cache(*, max_bytes: int, keep_recent_s: float = 3600.0, now: float | None = None) -> PruneResult:
+    """Bring the footage cache under `max_bytes` by removing the copies least recently used first.
+
+    A copy used within `keep_recent_s` is never removed, even over the cap: a worker may have just
+    been handed its path. Leftover partial downloads older than that go first. Removed copies are
+    downloaded again from storage when next needed, so pruning loses nothing.
+    """
+    import time
+    now = time.time() if now is None else now
+    entries = []
+    for path in cache_dir().iterdir():
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # removed meanwhile by another process
+            continue
+        if path.is_file():
+            entries.append((path.name.startswith(".part-"), st.st_mtime, st.st_size, path))
+    total = sum(e[2] for e in entries)
+    removed, freed = [], 0
+    # Partial downloads first (True sorts after False, so negate), then oldest use first.
+    for is_part, mtime, size, path in sorted(entries, key=lambda e: (not e[0], e[1])):
+        if now - mtime < keep_recent_s:
+            continue
+        if not is_part and total - freed <= max_bytes:
+            break
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+        freed += size
+    if removed:
+        log.info("Footage cache: removed %d copies, %d bytes", len(removed), freed)
+    return PruneResult(removed, freed, total - freed)

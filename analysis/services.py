@@ -613,6 +613,11 @@ def footage_delete_file(*, footage: Footage) -> bool:
     return True
 
 
+def footage_cache_prune() -> media.PruneResult:
+    """Keep the local footage cache under EMO7ION_CACHE_MAX_BYTES (run daily with retention)."""
+    return media.prune_cache(max_bytes=settings.EMO7ION_CACHE_MAX_BYTES)
+
+
 def footage_apply_retention(*, now=None, dry_run: bool = False) -> list[int]:
     """Delete the raw files of footage older than its organisation's `footage_retention_days`.
     Returns the ids of the footage whose files were (or, with dry_run, would be) deleted."""

@@ -51,3 +51,4 @@ def finalize_analysis(analysis_id: int) -> None:
 def apply_retention() -> None:
     """Run daily by `celery beat` (CELERY_BEAT_SCHEDULE) or by cron via `manage.py apply_retention`."""
     services.footage_apply_retention()
+    services.footage_cache_prune()

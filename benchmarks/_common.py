@@ -20,6 +20,7 @@ YUNET = SHARED / "models" / "yunet" / "yunet_n_640_640.onnx"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import ml.engine  # noqa: E402,F401  (sets TensorFlow's oneDNN default, as the platform does, before any TF import)
 
 
 def log(msg: str) -> None:
@@ -69,6 +70,8 @@ def cpu_info() -> dict:
         flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
         info["amx"] = "amx_bf16" in flags
         info["avx512_bf16"] = "avx512_bf16" in flags
+        info["avx512f"] = "avx512f" in flags
+        info["avx2"] = "avx2" in flags
         model = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
         info["model"] = model.split(":", 1)[1].strip()
     except (OSError, StopIteration):

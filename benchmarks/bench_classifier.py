@@ -1,5 +1,6 @@
 """Classifier throughput: faces per second, batched (256), float32 vs bfloat16, with and without
-horizontal-flip test-time augmentation, plus how far bf16 probabilities move from float32's.
+horizontal-flip test-time augmentation, plus how far bf16 probabilities move from float32's, and
+float32 with TensorFlow's oneDNN kernels off (a second process: the switch is read at import).
 
     python benchmarks/bench_classifier.py [--faces 2048] [--repeat 3] [--batch-size 256]
 
@@ -10,6 +11,10 @@ images from ../shared when available, else random pixels (speed does not depend 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
 from _common import SHARED, cpu_info, emit, log, model_for_timing, peak_rss_mb
@@ -43,12 +48,27 @@ def time_config(model_path, faces, batch_size: int, repeat: int, **kwargs) -> tu
     return len(faces) / best, probs
 
 
+def float32_without_onednn(args) -> float:
+    """faces/s in float32 in a child process started with TF_ENABLE_ONEDNN_OPTS=0."""
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"}
+    out = subprocess.run([sys.executable, __file__, "--float32-only", "--faces", str(args.faces),
+                          "--repeat", str(args.repeat), "--batch-size", str(args.batch_size)],
+                         env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["float32"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--faces", type=int, default=2048)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--float32-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.float32_only:
+        model_path, _ = model_for_timing()
+        faces, _ = load_faces(args.faces)
+        print(json.dumps({"float32": round(time_config(model_path, faces, args.batch_size, args.repeat)[0], 1)}))
+        return
 
     import numpy as np
     import tensorflow as tf
@@ -65,6 +85,8 @@ def main() -> None:
             results[key] = round(fps, 1)
             probs[key] = p
             log(f"  {key}: {fps:,.0f} faces/s")
+    results["float32_onednn_off"] = float32_without_onednn(args)
+    log(f"  float32 with oneDNN off: {results['float32_onednn_off']:,.0f} faces/s")
     diff = np.abs(probs["bfloat16"] - probs["float32"])
     agree = float((probs["bfloat16"].argmax(1) == probs["float32"].argmax(1)).mean())
     emit({
@@ -76,6 +98,7 @@ def main() -> None:
         "faces_per_second": results,
         "bf16_speedup": round(results["bfloat16"] / results["float32"], 3),
         "tta_cost_ratio": round(results["float32"] / results["float32_tta"], 3),
+        "onednn_speedup": round(results["float32"] / results["float32_onednn_off"], 3),
         "bf16_vs_float32": {"top1_agreement": round(agree, 4), "mean_abs_prob_diff": round(float(diff.mean()), 5),
                             "max_abs_prob_diff": round(float(diff.max()), 5)},
         "tensorflow": tf.__version__,

@@ -221,6 +221,8 @@ EMO7ION_YUNET_MODEL = env("EMO7ION_YUNET_MODEL", default="")
 EMO7ION_DEFAULT_MODEL = env("EMO7ION_DEFAULT_MODEL", default=str(BASE_DIR / "ml" / "default_model" / "emo7ion-fer2013-v1.keras"))
 EMO7ION_MODEL_DIR = env.path("EMO7ION_MODEL_DIR", default=str(VAR_DIR / "models"))
 EMO7ION_CACHE_DIR = env.path("EMO7ION_CACHE_DIR", default=str(VAR_DIR / "cache"))
+# Local copies of S3 footage beyond this are removed, least recently used first (daily, with retention).
+EMO7ION_CACHE_MAX_BYTES = env.int("EMO7ION_CACHE_MAX_BYTES", default=20 * 1024 ** 3)
 EMO7ION_MAX_UPLOAD_BYTES = env.int("EMO7ION_MAX_UPLOAD_BYTES", default=2 * 1024 ** 3)
 # Every upload through the site (footage, datasets) is refused above the limit before it is stored.
 FILE_UPLOAD_HANDLERS = [
@@ -236,7 +238,7 @@ EMO7ION_SEGMENT_SECONDS = env.float("EMO7ION_SEGMENT_SECONDS", default=60.0)
 EMO7ION_DEFAULT_SAMPLE_FPS = env.float("EMO7ION_DEFAULT_SAMPLE_FPS", default=2.0)
 EMO7ION_BUCKET_SECONDS = env.float("EMO7ION_BUCKET_SECONDS", default=60.0)
 EMO7ION_DETECTOR_UPSCALE = env("EMO7ION_DETECTOR_UPSCALE", default="auto")  # "auto", or a factor 1-4 (1 = off)
-EMO7ION_CLASSIFIER_PRECISION = env("EMO7ION_CLASSIFIER_PRECISION", default="float32")
+EMO7ION_CLASSIFIER_PRECISION = env("EMO7ION_CLASSIFIER_PRECISION", default="float32")  # float32, bfloat16 or auto
 EMO7ION_INVITATION_DAYS = env.int("EMO7ION_INVITATION_DAYS", default=7)
 EMO7ION_SITE_URL = env("EMO7ION_SITE_URL", default="")  # base of links in emails; default: the request's host
 EMO7ION_WEBHOOK_TIMEOUT = env.float("EMO7ION_WEBHOOK_TIMEOUT", default=5.0)

@@ -1,5 +1,8 @@
 """Retention: raw footage goes after the organisation's period; records, analyses and aggregates stay."""
+import hashlib
 import json
+import os
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -86,5 +89,51 @@ def test_command_dry_run_then_real_run(retained_project):
 
     out = StringIO()
     call_command("apply_retention", "--json", stdout=out)
-    assert json.loads(out.getvalue()) == {"footage_ids": [old.pk], "dry_run": False}
+    assert json.loads(out.getvalue()) == {"footage_ids": [old.pk], "dry_run": False,
+                                          "cache": {"removed": 0, "freed_bytes": 0, "kept_bytes": 0}}
     assert not default_storage.exists(old.file.name)
+
+
+# --- The footage cache -----------------------------------------------------------------------------
+
+def _cached(name: str, size: int, used_hours_ago: float, now: float):
+    path = media.cache_dir() / name
+    path.write_bytes(b"x" * size)
+    os.utime(path, (now - used_hours_ago * 3600, now - used_hours_ago * 3600))
+    return path
+
+
+def test_cache_prune_removes_least_recently_used_copies_until_under_the_cap(retained_project):
+    now = time.time()
+    oldest = _cached("a" * 64 + ".mp4", 400, used_hours_ago=72, now=now)
+    older = _cached("b" * 64 + ".mp4", 400, used_hours_ago=48, now=now)
+    newer = _cached("c" * 64 + ".mp4", 400, used_hours_ago=24, now=now)
+    in_use = _cached("d" * 64 + ".mp4", 400, used_hours_ago=0.1, now=now)
+    partial = _cached(".part-abc123", 100, used_hours_ago=5, now=now)
+
+    result = media.prune_cache(max_bytes=900, now=now)
+
+    # 1,700 bytes: the stale partial download goes, then the oldest copies until 800 <= 900 remain.
+    assert sorted(result.removed) == sorted([partial.name, oldest.name, older.name])
+    assert result.freed_bytes == 900 and result.kept_bytes == 800
+    assert newer.exists() and in_use.exists() and not oldest.exists()
+
+
+def test_cache_prune_never_removes_a_copy_in_use_even_over_the_cap(retained_project):
+    now = time.time()
+    in_use = _cached("e" * 64 + ".mp4", 1000, used_hours_ago=0.5, now=now)
+    result = media.prune_cache(max_bytes=10, now=now)
+    assert result.removed == [] and result.kept_bytes == 1000 and in_use.exists()
+
+
+def test_a_cache_hit_counts_as_a_use(retained_project, s3_storage):
+    footage = _stored_footage(retained_project, age_days=1, sha="0" * 64)  # on moto's S3
+    data = b"not really a video, only bytes to delete"
+    Footage.objects.filter(pk=footage.pk).update(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+    footage.refresh_from_db()
+    copy = media.local_path_for(footage)  # downloaded into the cache
+    assert copy.parent == media.cache_dir() and copy.read_bytes() == data
+    week_ago = time.time() - 7 * 86400
+    os.utime(copy, (week_ago, week_ago))
+    assert media.local_path_for(footage) == copy  # served from the cache...
+    assert copy.stat().st_mtime > time.time() - 60  # ...and marked as used now
