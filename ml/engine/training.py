@@ -262,7 +262,8 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
                           time.perf_counter() - started)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_config(argv: list[str] | None = None) -> TrainingConfig:
+    """The command line of `python -m ml.engine.training`: one --option per TrainingConfig field."""
     parser = argparse.ArgumentParser(description="Train an Emo7ion emotion CNN (same code as manage.py train_model).")
     parser.add_argument("train_data")
     parser.add_argument("output_dir")
@@ -277,7 +278,11 @@ def main(argv: list[str] | None = None) -> None:
         args["limit_per_class"] = None
     else:
         args["limit_per_class"] = int(args["limit_per_class"])
-    result = train(TrainingConfig(**args), on_epoch=lambda e, n, row: print(json.dumps(row), flush=True))
+    return TrainingConfig(**args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    result = train(parse_config(argv), on_epoch=lambda e, n, row: print(json.dumps(row), flush=True))
     print(json.dumps({"model": result.model_path, "metadata": result.metadata_path,
                       "wall_time_s": round(result.wall_time_s, 1)}))
 

@@ -1,0 +1,42 @@
+"""The README's commands for reproducing the shipped default model really describe it: parsed by the
+same argument parsers, they give the training configuration recorded in the model's metadata."""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+
+from ml.engine.training import parse_config
+from tests.conftest import ROOT
+
+META = json.loads((ROOT / "ml" / "default_model" / "emo7ion-fer2013-v1.json").read_text())
+RECIPE = ("preset", "epochs", "batch_size", "learning_rate", "warmup_epochs", "weight_decay", "label_smoothing",
+          "augmentation", "class_weighting", "patience", "seed", "mixed_precision")
+
+
+def _readme_command(prefix: str) -> list[str]:
+    """The README's reproduction command starting with `prefix` (the one that names --val-data),
+    with its continuation lines, as arguments."""
+    text = (ROOT / "README.md").read_text()
+    commands = [m.group(0).replace("\\\n", " ")
+                for m in re.finditer(re.escape(prefix) + r"(?:[^\n]*\\\n)*[^\n]*", text)]
+    commands = [c for c in commands if "--val-data" in c]
+    assert len(commands) == 1, f"expected one `{prefix}` reproduction command in the README, found {len(commands)}"
+    return shlex.split(commands[0], comments=True)[len(shlex.split(prefix)):]
+
+
+def test_the_engine_command_in_the_readme_gives_the_shipped_models_recipe():
+    config = parse_config(_readme_command("python -m ml.engine.training ")).to_json()
+    recorded = META["training"]["config"]
+    assert {k: config[k] for k in RECIPE} == {k: recorded[k] for k in RECIPE}
+    assert config["version"] == META["version"] and config["dataset_name"] == META["training"]["dataset_name"]
+    assert config["train_data"] == recorded["train_data"] and config["val_data"] == recorded["val_data"]
+
+
+def test_the_train_model_command_in_the_readme_gives_the_shipped_models_recipe():
+    from ml.management.commands.train_model import Command
+    parser = Command().create_parser("manage.py", "train_model")
+    options = vars(parser.parse_args(_readme_command("python manage.py train_model ")))
+    recorded = META["training"]["config"]
+    assert {k: options[k] for k in RECIPE} == {k: recorded[k] for k in RECIPE}
+    assert options["val_data"] == recorded["val_data"]
