@@ -278,6 +278,7 @@ TRAINING_DEFAULTS = {
     "augmentation": "strong", "class_weighting": "sqrt", "weight_decay": 5e-4, "label_smoothing": 0.1,
     "patience": 0, "seed": 7, "mixed_precision": False, "limit_per_class": None, "val_data": None,
     "val_dataset_id": None, "version": "", "output_dir": None,
+    "init_model_version_id": None,  # fine-tune: start from this model version's weights
 }
 
 
@@ -318,6 +319,13 @@ def _validate_training_config(config: dict) -> dict:
         cfg["val_data"] = str(val)
     if cfg["val_dataset_id"] is not None and not Dataset.objects.filter(pk=cfg["val_dataset_id"]).exists():
         raise JobRefused("The validation dataset does not exist")
+    if cfg["init_model_version_id"] is not None:
+        start = ModelVersion.objects.filter(pk=cfg["init_model_version_id"]).first()
+        if start is None:
+            raise JobRefused("The model version to start from does not exist")
+        if start.architecture and start.architecture != cfg["preset"]:
+            raise JobRefused(f"The model version to start from, {start.name}, is a {start.architecture!r} "
+                             f"network; train with --preset {start.architecture} to fine-tune it")
     if cfg["output_dir"]:
         cfg["output_dir"] = str(Path(cfg["output_dir"]).expanduser().resolve())
     if cfg["version"] and ModelVersion.objects.filter(name=cfg["version"]).exists():
@@ -392,10 +400,13 @@ def training_run_execute(*, run: TrainingRun, echo: Callable[[str], None] | None
             # Validation comes from elsewhere: read only train/ (as the shipped model's command did), so
             # the other splits are neither decoded nor counted in the training data's content hash.
             train_path = _split_dirs(train_path)["train"]
+        init_model = (ModelVersion.objects.get(pk=cfg["init_model_version_id"]).file
+                      if cfg.get("init_model_version_id") else None)
         engine_cfg = TrainingConfig(
             train_data=str(train_path), output_dir=str(out), val_data=val_path, dataset_name=run.dataset.name,
-            version=name,
-            **{k: v for k, v in cfg.items() if k not in ("val_data", "val_dataset_id", "version", "output_dir")})
+            version=name, init_model=init_model,
+            **{k: v for k, v in cfg.items()
+               if k not in ("val_data", "val_dataset_id", "version", "output_dir", "init_model_version_id")})
         say(f"training {name}: preset {cfg['preset']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
             f"learning rate {cfg['learning_rate']}, augmentation {cfg['augmentation']} on {run.dataset.name}"
             + (f", validating on {val_path}" if val_path else ""))

@@ -47,6 +47,7 @@ class TrainingConfig:
     limit_per_class: int | None = None
     resume: bool = True
     version: str = ""
+    init_model: str | None = None  # fine-tuning: start from this .keras file's weights (same preset)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -158,13 +159,28 @@ def _load_data(config: TrainingConfig) -> tuple[FaceDataset, FaceDataset | None]
     return train, val
 
 
+def _load_initial_weights(model, config: TrainingConfig) -> None:
+    import keras
+
+    from .errors import ModelFileError
+    try:
+        source = keras.models.load_model(config.init_model, compile=False)
+    except Exception as exc:  # keras raises many types for a bad archive
+        raise ModelFileError(f"The model to start from, {config.init_model}, could not be loaded: {exc}") from exc
+    try:
+        model.set_weights(source.get_weights())
+    except ValueError as exc:
+        raise ModelFileError(f"The model to start from, {Path(config.init_model).name}, is not a "
+                             f"{config.preset!r} network; fine-tune it with its own preset") from exc
+
+
 def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
           should_stop: Callable[[], bool] | None = None) -> TrainingResult:
     """Train a model and write `<output_dir>/model.keras` plus `model.json` metadata."""
     import keras
     import tensorflow as tf
 
-    from .classifier import write_metadata
+    from .classifier import sha256_of, write_metadata
     from .evaluation import evaluate_predictions
 
     started = time.perf_counter()
@@ -195,6 +211,8 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
             initial_epoch, history = state["epoch"], state["history"]
     if initial_epoch == 0:
         model = build_model(config.preset, FACE_SIZE, config.weight_decay)
+        if config.init_model:
+            _load_initial_weights(model, config)
         model.compile(
             optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=0.9, nesterov=True),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -253,6 +271,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
             "dataset_content_hash": train_data.content_hash,
             "n_train": len(train_data), "n_val": len(val_data) if val_data is not None else 0,
             "config": config.to_json(), "history": history,
+            **({"init_model_sha256": sha256_of(config.init_model)} if config.init_model else {}),
             "stopped_early": stopped_early, "cancelled": progress.cancelled,
             "wall_time_s": round(time.perf_counter() - started, 1),
         },

@@ -184,3 +184,34 @@ def test_a_redelivered_training_task_leaves_a_live_run_alone_and_resumes_a_dead_
     services.training_run_execute(run=run)
     run.refresh_from_db()
     assert run.status == "succeeded" and run.model_version is not None
+
+
+def test_train_model_fine_tunes_from_a_model_version(model_version, fer_small):
+    """--init-model starts from a version's weights: with a vanishing learning rate, the result keeps
+    them; a run from scratch with the same settings does not."""
+    import keras
+    import numpy as np
+    call_command("import_dataset", str(fer_small), "--name", "fer-small", stdout=io.StringIO())
+    common = ("--dataset", "fer-small", "--preset", "tiny", "--epochs", "1", "--batch-size", "64",
+              "--learning-rate", "1e-7", "--warmup-epochs", "0", "--augmentation", "none", "--limit-per-class", "10")
+    tuned = _json("train_model", *common, "--init-model", "tiny-test", "--model-version", "tiny-tuned")
+    fresh = _json("train_model", *common, "--model-version", "tiny-fresh")
+    assert tuned["status"] == fresh["status"] == "succeeded"
+
+    def first_kernel(name):
+        mv = ModelVersion.objects.get(name=name)
+        model = keras.models.load_model(mv.file, compile=False)
+        return next(w for w in model.get_weights() if w.ndim == 4), mv
+
+    source, _ = first_kernel("tiny-test")
+    tuned_kernel, tuned_mv = first_kernel("tiny-tuned")
+    fresh_kernel, fresh_mv = first_kernel("tiny-fresh")
+    assert np.allclose(tuned_kernel, source, atol=1e-4)
+    assert not np.allclose(fresh_kernel, source, atol=1e-2)
+    assert tuned_mv.metadata["training"]["init_model_sha256"] == model_version.sha256
+    assert "init_model_sha256" not in fresh_mv.metadata["training"]
+
+    with pytest.raises(CommandError, match="is a 'tiny' network; train with --preset tiny"):
+        _json("train_model", "--dataset", "fer-small", "--preset", "small", "--init-model", "tiny-test")
+    with pytest.raises(CommandError):
+        _json("train_model", "--dataset", "fer-small", "--preset", "tiny", "--init-model", "no-such-version")

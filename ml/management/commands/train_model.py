@@ -3,7 +3,7 @@ import argparse
 from django.core.management.base import CommandError
 
 from ml import services
-from ml.management.base import JsonCommand, resolve_dataset
+from ml.management.base import JsonCommand, resolve_dataset, resolve_model
 
 
 class Command(JsonCommand):
@@ -34,6 +34,8 @@ class Command(JsonCommand):
         parser.add_argument("--limit-per-class", type=int, default=None, help="cap images per class and split")
         parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=d["mixed_precision"],
                             help="train in bf16 (worth it only on CPUs with native bf16; default off)")
+        parser.add_argument("--init-model", default=None, metavar="VERSION",
+                            help="fine-tune: start from this model version's weights (same preset) instead of random ones")
         parser.add_argument("--model-version", "--name", dest="model_version", default="",
                             help="name of the new model version "
                                                            "(default: <dataset>-<preset>-run<id>)")
@@ -51,6 +53,7 @@ class Command(JsonCommand):
             "seed": o["seed"], "limit_per_class": o["limit_per_class"], "mixed_precision": o["mixed_precision"],
             "val_data": o["val_data"], "version": o["model_version"], "output_dir": o["output"],
             "val_dataset_id": resolve_dataset(o["val_dataset"]).pk if o["val_dataset"] else None,
+            "init_model_version_id": resolve_model(o["init_model"]).pk if o["init_model"] else None,
         }
         try:
             run = services.training_run_start(dataset=dataset, config=config, enqueue=False)
