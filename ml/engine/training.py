@@ -248,6 +248,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
     weights = class_weights(train_data.labels, config.class_weighting)
     if initial_epoch < config.epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+                  shuffle=False,  # tf.data reshuffles every epoch already
                   class_weight=weights, callbacks=callbacks, verbose=2)
     stopped_early = len(history) < config.epochs and not progress.cancelled
 
