@@ -91,7 +91,7 @@ class ProjectViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Retr
             page = self.paginate_queryset(Footage.objects.filter(project=project).order_by("-created_at"))
             return self.get_paginated_response(FootageSerializer(page, many=True).data)
         data = request.data  # parsing first: the size-limit upload handler flags an oversized body
-        stopped = stopped_upload(request._request)
+        stopped = stopped_upload(request)  # DRF passes unknown attributes to the HttpRequest
         if stopped:
             raise ValidationError({"file": [size_limit_message(stopped.size_bytes)]})
         serializer = FootageUploadSerializer(data=data)

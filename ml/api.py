@@ -75,7 +75,7 @@ class DatasetViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Platfor
                                "that says why, and nothing is kept.")
     def create(self, request, *args, **kwargs):
         data = request.data  # parsing first: the size-limit upload handler flags an oversized body
-        stopped = stopped_upload(request._request)
+        stopped = stopped_upload(request)  # DRF passes unknown attributes to the HttpRequest
         if stopped:
             raise ValidationError({"file": [size_limit_message(stopped.size_bytes)]})
         serializer = DatasetCreateSerializer(data=data)
