@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.text import get_valid_filename
 
+from emo7ion_site.uploads import size_limit_message
+
 from .models import Footage, Project, footage_upload_to
 
 S3_MIN_PART_BYTES = 5 * 1024 ** 2        # S3's minimum for every part but the last
@@ -94,8 +96,7 @@ def _check_size(size_bytes) -> int:
     if size_bytes is None or int(size_bytes) <= 0:
         raise ValidationError({"size_bytes": ["Give the file's size in bytes (more than 0)."]})
     if int(size_bytes) > limit:
-        raise ValidationError({"size_bytes": [
-            f"The file is {int(size_bytes):,} bytes; the limit is {limit:,} bytes (EMO7ION_MAX_UPLOAD_BYTES)."]})
+        raise ValidationError({"size_bytes": [size_limit_message(int(size_bytes))]})
     return int(size_bytes)
 
 

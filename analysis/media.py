@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +138,6 @@ def prune_cache(*, max_bytes: int, keep_recent_s: float = 3600.0, now: float | N
     been handed its path. Leftover partial downloads older than that go first. Removed copies are
     downloaded again from storage when next needed, so pruning loses nothing.
     """
-    import time
     now = time.time() if now is None else now
     entries = []
     for path in cache_dir().iterdir():

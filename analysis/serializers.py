@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from emo7ion_site.api_common import MyOrganisationField
+from emo7ion_site.uploads import size_limit_message
 from ml.engine.labels import EMOTIONS
 from ml.models import ModelVersion
 
@@ -47,10 +48,8 @@ class FootageUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A video or still image")
 
     def validate_file(self, value):
-        limit = settings.EMO7ION_MAX_UPLOAD_BYTES
-        if value.size > limit:
-            raise serializers.ValidationError(
-                f"The file is {value.size:,} bytes; the limit is {limit:,} bytes (EMO7ION_MAX_UPLOAD_BYTES).")
+        if value.size > settings.EMO7ION_MAX_UPLOAD_BYTES:
+            raise serializers.ValidationError(size_limit_message(value.size))
         return value
 
 

@@ -107,9 +107,7 @@ def footage_record_oversized_upload(*, project: Project, original_name: str, siz
     """An upload the size limit stopped before storing any of it (emo7ion_site.uploads): recorded
     as rejected, with the reason, like every other refused upload."""
     footage = _footage_record(project, original_name, size_bytes, uploaded_by)
-    limit = settings.EMO7ION_MAX_UPLOAD_BYTES
-    return _reject(footage, _size_limit_reason(size_bytes)
-                   or f"The upload was over the largest this site accepts ({filesizeformat(limit)}).")
+    return _reject(footage, _size_limit_reason(size_bytes))  # the handler stops only bodies over the limit
 
 
 def footage_create_from_upload(*, project: Project, uploaded_file, uploaded_by) -> Footage:

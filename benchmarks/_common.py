@@ -66,12 +66,10 @@ def model_for_timing() -> tuple[Path, str]:
 
 def cpu_info() -> dict:
     info = {"cpus": os.cpu_count()}
+    from ml.engine.cpu import cpu_flags
+    flags = cpu_flags()
+    info.update({name: name in flags for name in ("avx2", "avx512f", "avx512_bf16")}, amx="amx_bf16" in flags)
     try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-        info["amx"] = "amx_bf16" in flags
-        info["avx512_bf16"] = "avx512_bf16" in flags
-        info["avx512f"] = "avx512f" in flags
-        info["avx2"] = "avx2" in flags
         model = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
         info["model"] = model.split(":", 1)[1].strip()
     except (OSError, StopIteration):

@@ -52,6 +52,6 @@ def stopped_upload(request) -> StoppedUpload | None:
 
 
 def size_limit_message(size_bytes: int) -> str:
-    """The API's wording, with exact byte counts."""
+    """The API's wording for a file over the limit, with exact byte counts (every API refusal uses it)."""
     limit = settings.EMO7ION_MAX_UPLOAD_BYTES
     return f"The file is {size_bytes:,} bytes; the limit is {limit:,} bytes (EMO7ION_MAX_UPLOAD_BYTES)."
