@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from .cpu import resolve_precision
-from .errors import ModelFileError
+from .calibration import apply_calibration
+from .errors import ConfigurationError, ModelFileError
 from .labels import EMOTIONS
 
 METADATA_FORMAT = 1
@@ -34,7 +35,8 @@ def metadata_path_for(model_path: str | Path) -> Path:
 
 
 def write_metadata(model_path: str | Path, *, version: str, architecture: str, training: dict,
-                   metrics: dict, labels: tuple[str, ...] = EMOTIONS, input_size: int = 48) -> Path:
+                   metrics: dict, labels: tuple[str, ...] = EMOTIONS, input_size: int = 48,
+                   crop: dict | None = None) -> Path:
     meta = {
         "format": METADATA_FORMAT,
         "version": version,
@@ -46,6 +48,8 @@ def write_metadata(model_path: str | Path, *, version: str, architecture: str, t
         "metrics": metrics,
         "sha256": sha256_of(model_path),
     }
+    if crop is not None:  # trained on crops: inference takes the same crop of each face
+        meta["crop"] = crop
     path = metadata_path_for(model_path)
     path.write_text(json.dumps(meta, indent=1))
     return path
@@ -68,11 +72,38 @@ def read_metadata(model_path: str | Path) -> dict:
     return meta
 
 
+TTA_MODES = ("none", "flip", "crops")
+
+
+def crop_views(faces: np.ndarray, crop: int, mode: str) -> list[np.ndarray]:
+    """The views of (N, S, S, 1) faces that test-time augmentation averages over.
+
+    none: the centre crop; flip: it and its mirror; crops: the centre and four corner crops, each with
+    its mirror (ten-crop, as Khaireddin & Chen 2021 test). With crop == S there are no corners to take.
+    """
+    side = faces.shape[1]
+    o = (side - crop) // 2
+    views = [faces[:, o:o + crop, o:o + crop]]
+    if mode == "crops":
+        if crop >= side:
+            raise ConfigurationError("Test-time 'crops' needs a model trained on crops smaller than the face")
+        m = side - crop
+        views += [faces[:, y:y + crop, x:x + crop] for y, x in ((0, 0), (0, m), (m, 0), (m, m))]
+    if mode in ("flip", "crops"):
+        views += [v[:, :, ::-1] for v in views]
+    return [np.ascontiguousarray(v) for v in views]
+
+
 class EmotionClassifier:
-    """Loads a model once; `predict_proba(faces)` takes (N, S, S) uint8 grey faces."""
+    """Loads a model once; `predict_proba(faces)` takes (N, S, S) uint8 grey faces, S = `input_size`.
+
+    The metadata decides the rest: a model trained on crops (`crop.size` < S) sees the centre crop;
+    `tta` (none | flip | crops, default the metadata's `inference.tta`) averages several views; a
+    stored `calibration` (logit offsets, temperature) is applied to the averaged probabilities.
+    """
 
     def __init__(self, model_path: str | Path, *, precision: str = "float32", tta_flip: bool = False,
-                 verify_sha256: bool = True):
+                 tta: str | None = None, calibrated: bool = True, verify_sha256: bool = True):
         self.model_path = Path(model_path)
         self.metadata = read_metadata(self.model_path)
         if verify_sha256 and sha256_of(self.model_path) != self.metadata["sha256"]:
@@ -80,8 +111,14 @@ class EmotionClassifier:
                                  "(corrupt or replaced)")
         self.labels: list[str] = list(self.metadata["labels"])
         self.input_size: int = int(self.metadata["input_size"])
+        self.crop_size: int = int((self.metadata.get("crop") or {}).get("size", self.input_size))
         self.sha256: str = self.metadata["sha256"]
-        self.tta_flip = tta_flip
+        default_tta = (self.metadata.get("inference") or {}).get("tta", "none")
+        self.tta: str = tta or ("flip" if tta_flip else default_tta)
+        if self.tta not in TTA_MODES:
+            raise ConfigurationError(f"Unknown test-time augmentation {self.tta!r}; use {', '.join(TTA_MODES)}")
+        self.tta_flip = self.tta != "none"
+        self.calibration: dict | None = self.metadata.get("calibration") if calibrated else None
         self.precision = resolve_precision(precision)  # "auto": bf16 only where the CPU computes it natively
         self._model = self._load(self.precision)
         self._lock = threading.Lock()
@@ -128,15 +165,14 @@ class EmotionClassifier:
         with self._lock:  # one model, many threads: keep batches whole
             for start in range(0, len(x), batch_size):
                 chunk = x[start:start + batch_size]
-                # Pad to a fixed batch so the traced function is reused, not retraced per size.
                 n = len(chunk)
+                # Pad to a fixed batch so the traced function is reused, not retraced per size.
                 if n < batch_size and len(x) > batch_size:
                     chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), np.float32)])
-                probs = self._forward(chunk)[:n]
-                if self.tta_flip:
-                    probs = (probs + self._forward(chunk[:, :, ::-1, :].copy())[:n]) / 2
+                views = crop_views(chunk, self.crop_size, self.tta)
+                probs = sum(self._forward(v)[:n] for v in views) / len(views)
                 out.append(probs)
-        return np.concatenate(out)
+        return apply_calibration(np.concatenate(out), self.calibration)
 
     def predict(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
         return self.predict_proba(faces, batch_size).argmax(axis=1)

@@ -39,3 +39,16 @@ def evaluate_predictions(y_true, y_pred, labels: tuple[str, ...] = EMOTIONS) -> 
         "confusion_matrix": cm.tolist(),
         "labels": list(labels),
     }
+
+
+def evaluate_probabilities(y_true, probs, labels: tuple[str, ...] = EMOTIONS, bins: int = 15) -> dict:
+    """`evaluate_predictions` on the most probable class, plus calibration: the expected calibration
+    error (`ece`) and the reliability table (`reliability`: confidence bins with accuracy)."""
+    from .calibration import reliability
+
+    probs = np.asarray(probs)
+    metrics = evaluate_predictions(y_true, probs.argmax(axis=1), labels)
+    table = reliability(probs, y_true, bins=bins)
+    metrics["ece"] = table["ece"]
+    metrics["reliability"] = table["bins"]
+    return metrics

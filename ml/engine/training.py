@@ -48,6 +48,10 @@ class TrainingConfig:
     resume: bool = True
     version: str = ""
     init_model: str | None = None  # fine-tuning: start from this .keras file's weights (same preset)
+    crop_size: int = 0            # train on random crops of this side and test on the centre crop; 0 = whole face
+    swa_epochs: int = 0           # average the weights of the last N epochs (SWA); 0 = off
+    max_minutes: float = 0        # pause with a complete checkpoint before running past this; 0 = no limit
+    pause_after_epochs: int = 0   # pause with a complete checkpoint after this many epochs of this call; 0 = off
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -60,7 +64,12 @@ class TrainingResult:
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
     cancelled: bool = False
+    paused: bool = False          # stopped by max_minutes: run the same config again to resume
     wall_time_s: float = 0.0
+
+
+# Config fields that steer one invocation, not the run: changing them does not start a new run.
+RUN_CONTROL_FIELDS = ("max_minutes", "pause_after_epochs", "resume")
 
 
 EpochCallback = Callable[[int, int, dict], None]  # (epoch, total_epochs, logs)
@@ -78,30 +87,84 @@ def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def _augmenter(level: str, seed: int):
-    import keras
-    from keras import layers
-    if level == "none":
-        return None
-    rot, zoom, shift = (0.03, 0.08, 0.08) if level == "light" else (0.05, 0.15, 0.12)
-    return keras.Sequential([
-        layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomRotation(rot, fill_mode="reflect", seed=seed + 1),
-        layers.RandomZoom((-zoom, zoom), fill_mode="reflect", seed=seed + 2),
-        layers.RandomTranslation(shift, shift, fill_mode="reflect", seed=seed + 3),
-        layers.RandomContrast(0.3, seed=seed + 4),
-        layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 5),
-    ], name="augment")
+# Augmentation strengths: (max rotation in degrees, extra shift as a fraction of the face, max crop zoom).
+AUGMENTATION_LEVELS = {"light": (6.0, 0.04, 1.05), "strong": (10.0, 0.10, 1.10)}
 
 
-def _random_erasing(images, seed_tensor, size: int):
-    """Blank one random square (up to 40% of the side) in each image: makes the model use the whole face."""
+def _stateless_seed(*parts) -> "tf.Tensor":  # noqa: F821
+    """A stateless-RNG seed from integers: the same (seed, epoch, step) always draws the same numbers."""
+    import tensorflow as tf
+    mixed = tf.constant(0, tf.int64)
+    for part in parts:
+        mixed = mixed * 1_000_003 + tf.cast(part, tf.int64)
+    return tf.stack([tf.cast(mixed % 2_147_483_647, tf.int32), tf.cast(mixed // 2_147_483_647 % 65_521, tf.int32)])
+
+
+def augment_batch(images, seed, level: str, out_size: int):
+    """Random affine crop (rotation, zoom, shift, flip) of each face to `out_size` px, in one resampling,
+    then brightness/contrast jitter and random erasing. Stateless: `seed` fixes every draw.
+
+    `images` is (B, H, W, 1) float32 0-255; the output is (B, out_size, out_size, 1). With level "none"
+    it is the centre crop, exactly what inference does.
+    """
     import tensorflow as tf
     n = tf.shape(images)[0]
-    side = tf.cast(tf.random.stateless_uniform([n], seed_tensor, 4, int(size * 0.4)), tf.int32)
-    cy = tf.random.stateless_uniform([n], seed_tensor + 1, 0, size, dtype=tf.int32)
-    cx = tf.random.stateless_uniform([n], seed_tensor + 2, 0, size, dtype=tf.int32)
-    keep = tf.random.stateless_uniform([n], seed_tensor + 3) < 0.5
+    side = images.shape[1]
+    if level == "none":
+        return centre_crop_tf(images, out_size)
+    max_rot, extra_shift, max_zoom = AUGMENTATION_LEVELS[level]
+    draw = lambda k, lo, hi: tf.random.stateless_uniform([n], seed + k, lo, hi)  # noqa: E731
+    angle = draw(1, -max_rot, max_rot) * (math.pi / 180.0)
+    zoom = draw(2, 1.0, max_zoom)  # source pixels per output pixel: a crop of out_size*zoom px
+    play = tf.maximum(0.0, (side - out_size * zoom) / 2.0) + extra_shift * side
+    tx, ty = draw(3, -1.0, 1.0) * play, draw(4, -1.0, 1.0) * play
+    flip = tf.where(draw(5, 0.0, 1.0) < 0.5, -1.0, 1.0)
+    cos, sin = tf.cos(angle) * zoom, tf.sin(angle) * zoom
+    c_out, c_in = (out_size - 1) / 2.0, (side - 1) / 2.0
+    a0, a1 = cos * flip, -sin
+    b0, b1 = sin * flip, cos
+    a2 = c_in + tx - (a0 + a1) * c_out
+    b2 = c_in + ty - (b0 + b1) * c_out
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=tf.constant([out_size, out_size]),
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+    mean = tf.reduce_mean(out, axis=[1, 2, 3], keepdims=True)
+    contrast = tf.reshape(draw(6, 0.7, 1.3), [-1, 1, 1, 1])
+    brightness = tf.reshape(draw(7, 0.8, 1.2), [-1, 1, 1, 1])
+    out = tf.clip_by_value((out - mean) * contrast + mean * brightness, 0.0, 255.0)
+    if level == "strong":
+        out = _random_erasing(out, seed + 8, out_size)
+    out.set_shape([None, out_size, out_size, 1])
+    return out
+
+
+def centre_crop_tf(images, out_size: int):
+    side = images.shape[1]
+    if side == out_size:
+        return images
+    o = (side - out_size) // 2
+    return images[:, o:o + out_size, o:o + out_size, :]
+
+
+def centre_crop(faces: np.ndarray, out_size: int) -> np.ndarray:
+    """NumPy twin of the test-time crop: the central out_size x out_size of each (N, H, W[, C]) face."""
+    side = faces.shape[1]
+    if side == out_size:
+        return faces
+    o = (side - out_size) // 2
+    return faces[:, o:o + out_size, o:o + out_size]
+
+
+def _random_erasing(images, seed, size: int):
+    """Blank one random square (up to 40% of the side) in half the images: makes the model use the whole face."""
+    import tensorflow as tf
+    n = tf.shape(images)[0]
+    side = tf.cast(tf.random.stateless_uniform([n], seed, 4, int(size * 0.4)), tf.int32)
+    cy = tf.random.stateless_uniform([n], seed + 1, 0, size, dtype=tf.int32)
+    cx = tf.random.stateless_uniform([n], seed + 2, 0, size, dtype=tf.int32)
+    keep = tf.random.stateless_uniform([n], seed + 3) < 0.5
     grid = tf.range(size)
     ys = (grid[None, :] >= (cy - side // 2)[:, None]) & (grid[None, :] < (cy + side // 2)[:, None])
     xs = (grid[None, :] >= (cx - side // 2)[:, None]) & (grid[None, :] < (cx + side // 2)[:, None])
@@ -110,29 +173,40 @@ def _random_erasing(images, seed_tensor, size: int):
     return tf.where(box[..., None], fill[:, None, None, None], images)
 
 
-def make_dataset(data: FaceDataset, batch_size: int, training: bool, augmentation: str, seed: int):
+def training_stream(data: FaceDataset, config: "TrainingConfig", first_epoch: int, out_size: int):
+    """Batches for epochs first_epoch..epochs-1, with one-hot labels.
+
+    Every epoch's order and every batch's augmentation are a pure function of (seed, epoch, step), so
+    a run resumed at epoch e sees exactly the batches an uninterrupted run would have seen.
+    """
     import tensorflow as tf
-    x = data.images[..., None].astype(np.float32)
-    y = data.labels.astype(np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if training:
-        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=training)
-    augment = _augmenter(augmentation, seed) if training else None
-    if augment is not None:
-        counter = tf.data.Dataset.counter()
-        ds = tf.data.Dataset.zip((ds, counter))
+    images = tf.constant(data.images[..., None])
+    labels = tf.constant(data.labels.astype(np.int32))
+    n, batch = len(data), min(config.batch_size, len(data))
+    steps = n // batch
+    level = config.augmentation
 
-        def _apply(batch, step):
-            images, labels = batch
-            images = augment(images, training=True)
-            images = tf.clip_by_value(images, 0.0, 255.0)
-            if augmentation == "strong":
-                images = _random_erasing(images, tf.stack([tf.cast(step, tf.int32), seed]), FACE_SIZE)
-            return images, labels
+    def epoch_batches(epoch):
+        order = tf.argsort(tf.random.stateless_uniform([n], _stateless_seed(config.seed, epoch, 0)))
+        order = order[: steps * batch]
+        starts = tf.data.Dataset.range(steps)
 
-        ds = ds.map(_apply, num_parallel_calls=1)
-    return ds.prefetch(2)
+        def make_batch(step):
+            idx = order[step * batch:(step + 1) * batch]
+            x = tf.cast(tf.gather(images, idx), tf.float32)
+            x = augment_batch(x, _stateless_seed(config.seed, epoch, step + 1), level, out_size)
+            return x, tf.one_hot(tf.gather(labels, idx), len(EMOTIONS))
+        return starts.map(make_batch)
+
+    return (tf.data.Dataset.range(first_epoch, config.epochs).flat_map(epoch_batches)
+            .prefetch(2)), steps
+
+
+def evaluation_stream(data: FaceDataset, out_size: int, batch_size: int = 512):
+    import tensorflow as tf
+    x = centre_crop(data.images, out_size)[..., None].astype(np.float32)
+    y = np.eye(len(EMOTIONS), dtype=np.float32)[data.labels]
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
 
 def _lr_at(epoch: int, config: TrainingConfig) -> float:
@@ -174,13 +248,78 @@ def _load_initial_weights(model, config: TrainingConfig) -> None:
                              f"{config.preset!r} network; fine-tune it with its own preset") from exc
 
 
+def _config_identity(config: TrainingConfig) -> dict:
+    """The fields that define a run: a checkpoint resumes only a run with the same identity."""
+    return {k: v for k, v in config.to_json().items() if k not in RUN_CONTROL_FIELDS}
+
+
+def _seed_dropout(model, seed: int, epoch: int) -> None:
+    """Reset every layer's RNG (dropout) to a state fixed by (seed, epoch).
+
+    Keras does not save seed-generator states in a .keras file; setting them per epoch makes a resumed
+    run draw the same dropout masks as an uninterrupted one.
+    """
+    import keras
+    for i, layer in enumerate(model._flatten_layers()):
+        for generator in getattr(layer, "_seed_generators", []):
+            state = generator.state
+            state.assign(keras.ops.cast(keras.ops.array([seed * 7919 + i, epoch]), state.dtype))
+
+
+class _WeightAverage:
+    """Stochastic weight averaging (Izmailov et al. 2018): the running mean of the weights at the ends
+    of the last `epochs` epochs, kept in the checkpoint so it survives a pause."""
+
+    def __init__(self, path: Path):
+        self.path, self.count, self.mean = path, 0, None
+
+    def load(self, count: int) -> None:
+        if count and self.path.exists():
+            with np.load(self.path) as saved:
+                self.mean = [saved[f"w{i}"] for i in range(len(saved.files))]
+            self.count = count
+
+    def add(self, weights: list[np.ndarray]) -> None:
+        self.count += 1
+        if self.mean is None:
+            self.mean = [w.astype(np.float64) for w in weights]
+        else:
+            self.mean = [m + (w - m) / self.count for m, w in zip(self.mean, weights)]
+        np.savez(self.path, **{f"w{i}": m for i, m in enumerate(self.mean)})
+
+
+def recalibrate_batch_norm(model, batches, max_batches: int = 60) -> int:
+    """Recompute BatchNorm statistics as the plain mean over training batches (needed after weight
+    averaging: averaged weights do not match any epoch's running statistics)."""
+    import keras
+    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms:
+        return 0
+    saved_momentum = [layer.momentum for layer in norms]
+    seen = 0
+    for x, *_ in batches.take(max_batches):
+        for layer in norms:
+            layer.momentum = seen / (seen + 1)  # cumulative mean: the first batch replaces the old values
+        model(x, training=True)
+        seen += 1
+    for layer, momentum in zip(norms, saved_momentum):
+        layer.momentum = momentum
+    return seen
+
+
 def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
           should_stop: Callable[[], bool] | None = None) -> TrainingResult:
-    """Train a model and write `<output_dir>/model.keras` plus `model.json` metadata."""
+    """Train a model and write `<output_dir>/model.keras` plus `model.json` metadata.
+
+    With `config.max_minutes` the run pauses before an epoch that would not finish in time: the
+    checkpoint (weights, optimizer, epoch, history, weight average) is complete, the result says
+    `paused`, and the same call later resumes it with the schedule of an uninterrupted run.
+    """
     import keras
     import tensorflow as tf
 
     from .classifier import sha256_of, write_metadata
+    from .cpu import cpu_flags
     from .evaluation import evaluate_predictions
 
     started = time.perf_counter()
@@ -198,19 +337,25 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
                       "much slower than float32; set mixed_precision off", RuntimeWarning, stacklevel=2)
 
     train_data, val_data = _load_data(config)
-    train_ds = make_dataset(train_data, config.batch_size, True, config.augmentation, config.seed)
-    val_ds = make_dataset(val_data, 512, False, "none", config.seed) if val_data is not None and len(val_data) else None
+    input_size = config.crop_size or FACE_SIZE
+    if input_size > FACE_SIZE:
+        raise ValueError(f"crop_size must be at most the face size ({FACE_SIZE}), got {input_size}")
+    if val_data is not None and not len(val_data):
+        val_data = None
 
     from .architectures import build_model
     state_path, last_path = ckpt_dir / "state.json", ckpt_dir / "last.keras"
-    initial_epoch, history = 0, []
+    average = _WeightAverage(ckpt_dir / "swa.npz")
+    initial_epoch, history, compute_s = 0, [], 0.0
     if config.resume and state_path.exists() and last_path.exists():
         state = json.loads(state_path.read_text())
-        if state.get("config") == config.to_json():
+        if state.get("config") == _config_identity(config):
             model = keras.models.load_model(last_path)
             initial_epoch, history = state["epoch"], state["history"]
+            compute_s = state.get("compute_s", 0.0)
+            average.load(state.get("swa_count", 0))
     if initial_epoch == 0:
-        model = build_model(config.preset, FACE_SIZE, config.weight_decay)
+        model = build_model(config.preset, input_size, config.weight_decay)
         if config.init_model:
             _load_initial_weights(model, config)
         model.compile(
@@ -218,68 +363,105 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
             metrics=["accuracy"],
         )
-    one_hot = lambda x, y: (x, tf.one_hot(y, len(EMOTIONS)))  # noqa: E731  (label smoothing needs one-hot)
-    train_ds = train_ds.map(one_hot)
-    val_ds = val_ds.map(one_hot) if val_ds is not None else None
+    weights = class_weights(train_data.labels, config.class_weighting)
+    train_ds, steps = training_stream(train_data, config, initial_epoch, input_size)
+    if weights is not None:
+        per_class = tf.constant([weights[i] for i in range(len(EMOTIONS))], tf.float32)
+        train_ds = train_ds.map(lambda x, y: (x, y, tf.gather(per_class, tf.argmax(y, axis=1))))
+    val_ds = evaluation_stream(val_data, input_size) if val_data is not None else None
+    swa_from = config.epochs - config.swa_epochs if config.swa_epochs else None
 
     class _Progress(keras.callbacks.Callback):
-        cancelled = False
+        cancelled = paused = False
+        epoch_started = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_started = time.perf_counter()
             self.model.optimizer.learning_rate.assign(_lr_at(epoch, config))
+            _seed_dropout(self.model, config.seed, epoch)
 
         def on_epoch_end(self, epoch, logs=None):
-            row = {"epoch": epoch + 1, "lr": _lr_at(epoch, config),
+            nonlocal compute_s
+            epoch_s = time.perf_counter() - self.epoch_started
+            compute_s += epoch_s
+            row = {"epoch": epoch + 1, "lr": _lr_at(epoch, config), "epoch_s": round(epoch_s, 1),
                    **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
             history.append(row)
+            if swa_from is not None and epoch + 1 > swa_from:
+                average.add(self.model.get_weights())
             self.model.save(last_path)
-            state_path.write_text(json.dumps({"epoch": epoch + 1, "history": history, "config": config.to_json()}))
+            state_path.write_text(json.dumps({
+                "epoch": epoch + 1, "history": history, "config": _config_identity(config),
+                "compute_s": round(compute_s, 1), "swa_count": average.count}))
             if on_epoch:
                 on_epoch(epoch + 1, config.epochs, row)
             if should_stop and should_stop():
                 self.cancelled = True
                 self.model.stop_training = True
+            elif epoch + 1 < config.epochs and self._out_of_budget(epoch, epoch_s):
+                self.paused = True
+                self.model.stop_training = True
+
+        def _out_of_budget(self, epoch: int, epoch_s: float) -> bool:
+            if config.pause_after_epochs and epoch + 1 - initial_epoch >= config.pause_after_epochs:
+                return True
+            if config.max_minutes:
+                budget_left = config.max_minutes * 60 - (time.perf_counter() - started)
+                return budget_left < epoch_s * 1.15 + 30  # the next epoch and saving would overrun
+            return False
 
     progress = _Progress()
     callbacks = [progress]
     if config.patience and val_ds is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
                                                        restore_best_weights=True))
-    weights = class_weights(train_data.labels, config.class_weighting)
     if initial_epoch < config.epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
-                  shuffle=False,  # tf.data reshuffles every epoch already
-                  class_weight=weights, callbacks=callbacks, verbose=2)
+                  steps_per_epoch=steps, shuffle=False,  # the stream fixes each epoch's order itself
+                  callbacks=callbacks, verbose=2)
+    if progress.paused:
+        return TrainingResult("", "", history, cancelled=False, paused=True,
+                              wall_time_s=time.perf_counter() - started)
     stopped_early = len(history) < config.epochs and not progress.cancelled
 
     # Save a float32 copy: inference chooses its own precision at load time.
     keras.mixed_precision.set_global_policy("float32")
-    final = build_model(config.preset, FACE_SIZE, 0.0)
+    final = build_model(config.preset, input_size, 0.0)
     final.set_weights(model.get_weights())
+    swa_used = bool(swa_from is not None and average.count and not stopped_early and not progress.cancelled)
+    if swa_used:
+        final.set_weights([m.astype(w.dtype) for m, w in zip(average.mean, final.get_weights())])
+        recal_ds, _ = training_stream(train_data, config, config.epochs - 1, input_size)
+        recalibrate_batch_norm(final, recal_ds)
     model_path = out / "model.keras"
     final.save(model_path)
 
     metrics = {}
-    if val_data is not None and len(val_data):
-        probs = final.predict(val_data.images[..., None].astype(np.float32), batch_size=512, verbose=0)
+    if val_data is not None:
+        probs = final.predict(centre_crop(val_data.images, input_size)[..., None].astype(np.float32),
+                              batch_size=512, verbose=0)
         metrics = evaluate_predictions(val_data.labels, probs.argmax(1))
     meta_path = write_metadata(
         model_path,
         version=config.version or out.name,
         architecture=config.preset,
+        input_size=FACE_SIZE,  # what callers pass; the network sees the crop below
+        crop={"size": input_size} if input_size != FACE_SIZE else None,
         training={
             "dataset_name": config.dataset_name or Path(config.train_data).name,
             "dataset_content_hash": train_data.content_hash,
             "n_train": len(train_data), "n_val": len(val_data) if val_data is not None else 0,
             "config": config.to_json(), "history": history,
             **({"init_model_sha256": sha256_of(config.init_model)} if config.init_model else {}),
+            "swa": {"epochs": average.count, "from_epoch": swa_from + 1} if swa_used else None,
             "stopped_early": stopped_early, "cancelled": progress.cancelled,
+            "compute_s": round(compute_s, 1), "cpu_flags": sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma"))),
             "wall_time_s": round(time.perf_counter() - started, 1),
         },
         metrics={"validation": metrics} if metrics else {},
     )
     return TrainingResult(str(model_path), str(meta_path), history, stopped_early, progress.cancelled,
-                          time.perf_counter() - started)
+                          wall_time_s=time.perf_counter() - started)
 
 
 def parse_config(argv: list[str] | None = None) -> TrainingConfig:
@@ -303,6 +485,11 @@ def parse_config(argv: list[str] | None = None) -> TrainingConfig:
 
 def main(argv: list[str] | None = None) -> None:
     result = train(parse_config(argv), on_epoch=lambda e, n, row: print(json.dumps(row), flush=True))
+    if result.paused:
+        print(json.dumps({"paused": True, "epochs_done": len(result.history),
+                          "wall_time_s": round(result.wall_time_s, 1),
+                          "resume": "run the same command again"}))
+        return
     print(json.dumps({"model": result.model_path, "metadata": result.metadata_path,
                       "wall_time_s": round(result.wall_time_s, 1)}))
 

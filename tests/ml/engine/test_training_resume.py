@@ -1,0 +1,76 @@
+"""Training survives a session's end: a run paused with a complete checkpoint and resumed later gives
+the history and weights of a run that was never interrupted (same order, augmentation, dropout,
+optimizer state, learning-rate schedule and weight average)."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import keras
+import numpy as np
+import pytest
+
+from ml.engine.classifier import EmotionClassifier, read_metadata
+from ml.engine.training import TrainingConfig, main, train
+
+
+def _config(fer_sample_dir, out, **overrides) -> TrainingConfig:
+    base = TrainingConfig(train_data=str(fer_sample_dir), output_dir=str(out), preset="tiny", epochs=4,
+                          batch_size=32, learning_rate=0.02, warmup_epochs=1, limit_per_class=12,
+                          augmentation="strong", crop_size=40, swa_epochs=2, seed=11, version="resume-test")
+    return replace(base, **overrides)
+
+
+def _numbers(history):
+    return [[row[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr")] for row in history]
+
+
+def test_a_run_cut_in_two_gives_the_history_of_an_uninterrupted_one(fer_sample_dir, tmp_path):
+    whole = train(_config(fer_sample_dir, tmp_path / "whole"))
+
+    first = train(_config(fer_sample_dir, tmp_path / "cut", pause_after_epochs=2))
+    assert first.paused and not first.model_path
+    assert [row["epoch"] for row in first.history] == [1, 2]
+    state = json.loads((tmp_path / "cut" / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 2
+    assert not (tmp_path / "cut" / "model.keras").exists()
+
+    second = train(_config(fer_sample_dir, tmp_path / "cut"))  # the same command again resumes
+    assert not second.paused
+    assert [row["epoch"] for row in second.history] == [1, 2, 3, 4]
+    np.testing.assert_allclose(_numbers(second.history), _numbers(whole.history), rtol=1e-4, atol=1e-5)
+
+    a = keras.models.load_model(whole.model_path).get_weights()
+    b = keras.models.load_model(second.model_path).get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
+
+
+def test_crop_size_swa_and_the_cpu_are_recorded_and_inference_follows_the_crop(fer_sample_dir, tmp_path):
+    result = train(_config(fer_sample_dir, tmp_path / "run", epochs=3))
+    meta = read_metadata(result.model_path)
+    assert meta["input_size"] == 48 and meta["crop"] == {"size": 40}
+    assert meta["training"]["swa"] == {"epochs": 2, "from_epoch": 2}
+    assert meta["training"]["config"]["crop_size"] == 40
+    assert isinstance(meta["training"]["cpu_flags"], list)
+    model = keras.models.load_model(result.model_path)
+    assert model.input_shape[1:3] == (40, 40)
+    clf = EmotionClassifier(result.model_path)
+    faces = np.random.default_rng(0).integers(0, 255, (5, 48, 48), dtype=np.uint8)
+    expected = model.predict(faces[:, 4:44, 4:44, None].astype(np.float32), verbose=0)
+    np.testing.assert_allclose(clf.predict_proba(faces), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_changed_recipe_does_not_resume_an_old_checkpoint(fer_sample_dir, tmp_path):
+    train(_config(fer_sample_dir, tmp_path / "run", pause_after_epochs=1))
+    other = train(_config(fer_sample_dir, tmp_path / "run", epochs=2, learning_rate=0.05))
+    assert [row["epoch"] for row in other.history] == [1, 2]
+    assert other.history[0]["lr"] == pytest.approx(0.05 / 2)
+
+
+def test_the_command_line_says_when_it_paused(fer_sample_dir, tmp_path, capsys):
+    main([str(fer_sample_dir), str(tmp_path / "cli"), "--preset", "tiny", "--epochs", "3", "--batch-size", "32",
+          "--limit-per-class", "5", "--pause-after-epochs", "1", "--crop-size", "40"])
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last == {"paused": True, "epochs_done": 1, "wall_time_s": last["wall_time_s"],
+                    "resume": "run the same command again"}
