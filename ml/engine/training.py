@@ -52,6 +52,8 @@ class TrainingConfig:
     swa_epochs: int = 0           # average the weights of the last N epochs (SWA); 0 = off
     max_minutes: float = 0        # pause with a complete checkpoint before running past this; 0 = no limit
     pause_after_epochs: int = 0   # pause with a complete checkpoint after this many epochs of this call; 0 = off
+    teacher_model: str | None = None  # distillation: a trained .keras model whose probabilities are mixed in
+    distill_weight: float = 0.7   # the teacher's share of each target (the rest is the one-hot label)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -173,15 +175,20 @@ def _random_erasing(images, seed, size: int):
     return tf.where(box[..., None], fill[:, None, None, None], images)
 
 
-def training_stream(data: FaceDataset, config: "TrainingConfig", first_epoch: int, out_size: int):
-    """Batches for epochs first_epoch..epochs-1, with one-hot labels.
+def training_stream(data: FaceDataset, config: "TrainingConfig", first_epoch: int, out_size: int,
+                    targets: np.ndarray | None = None, sample_weights: np.ndarray | None = None):
+    """Batches (faces, targets[, sample weights]) for epochs first_epoch..epochs-1.
 
-    Every epoch's order and every batch's augmentation are a pure function of (seed, epoch, step), so
-    a run resumed at epoch e sees exactly the batches an uninterrupted run would have seen.
+    `targets` are one row of class probabilities per face (default one-hot labels; distillation mixes
+    in a teacher's). Every epoch's order and every batch's augmentation are a pure function of
+    (seed, epoch, step), so a run resumed at epoch e sees exactly the batches an uninterrupted run would.
     """
     import tensorflow as tf
     images = tf.constant(data.images[..., None])
-    labels = tf.constant(data.labels.astype(np.int32))
+    if targets is None:
+        targets = np.eye(len(EMOTIONS), dtype=np.float32)[data.labels]
+    targets = tf.constant(targets.astype(np.float32))
+    weights = tf.constant(sample_weights.astype(np.float32)) if sample_weights is not None else None
     n, batch = len(data), min(config.batch_size, len(data))
     steps = n // batch
     level = config.augmentation
@@ -195,7 +202,9 @@ def training_stream(data: FaceDataset, config: "TrainingConfig", first_epoch: in
             idx = order[step * batch:(step + 1) * batch]
             x = tf.cast(tf.gather(images, idx), tf.float32)
             x = augment_batch(x, _stateless_seed(config.seed, epoch, step + 1), level, out_size)
-            return x, tf.one_hot(tf.gather(labels, idx), len(EMOTIONS))
+            if weights is None:
+                return x, tf.gather(targets, idx)
+            return x, tf.gather(targets, idx), tf.gather(weights, idx)
         return starts.map(make_batch)
 
     return (tf.data.Dataset.range(first_epoch, config.epochs).flat_map(epoch_batches)
@@ -231,6 +240,24 @@ def _load_data(config: TrainingConfig) -> tuple[FaceDataset, FaceDataset | None]
         from .errors import DatasetError
         raise DatasetError("The training data has no images")
     return train, val
+
+
+def distillation_targets(data: FaceDataset, config: TrainingConfig, input_size: int) -> tuple[np.ndarray | None, str]:
+    """Soft targets from a teacher (Hinton et al. 2015, offline): the teacher's calibrated probabilities on
+    each face (its own test-time crops and flip), mixed with the one-hot label. Computed once, before
+    training, so a distilled epoch costs what a plain one does; augmentation keeps the face's targets."""
+    if not config.teacher_model:
+        return None, ""
+    from .classifier import EmotionClassifier
+
+    teacher = EmotionClassifier(config.teacher_model, tta="flip")
+    if teacher.input_size != FACE_SIZE or teacher.labels != list(EMOTIONS):
+        from .errors import ModelFileError
+        raise ModelFileError(f"The teacher {Path(config.teacher_model).name} does not classify {FACE_SIZE} px "
+                             "faces into the seven FER2013 emotions")
+    soft = teacher.predict_proba(data.images)
+    one_hot = np.eye(len(EMOTIONS), dtype=np.float32)[data.labels]
+    return (config.distill_weight * soft + (1 - config.distill_weight) * one_hot).astype(np.float32), teacher.sha256
 
 
 def _load_initial_weights(model, config: TrainingConfig) -> None:
@@ -364,10 +391,10 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
             metrics=["accuracy"],
         )
     weights = class_weights(train_data.labels, config.class_weighting)
-    train_ds, steps = training_stream(train_data, config, initial_epoch, input_size)
-    if weights is not None:
-        per_class = tf.constant([weights[i] for i in range(len(EMOTIONS))], tf.float32)
-        train_ds = train_ds.map(lambda x, y: (x, y, tf.gather(per_class, tf.argmax(y, axis=1))))
+    sample_weights = (np.array([weights[i] for i in range(len(EMOTIONS))], np.float32)[train_data.labels]
+                      if weights is not None else None)
+    targets, teacher_sha = distillation_targets(train_data, config, input_size)
+    train_ds, steps = training_stream(train_data, config, initial_epoch, input_size, targets, sample_weights)
     val_ds = evaluation_stream(val_data, input_size) if val_data is not None else None
     swa_from = config.epochs - config.swa_epochs if config.swa_epochs else None
 
@@ -453,6 +480,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
             "n_train": len(train_data), "n_val": len(val_data) if val_data is not None else 0,
             "config": config.to_json(), "history": history,
             **({"init_model_sha256": sha256_of(config.init_model)} if config.init_model else {}),
+            **({"teacher_sha256": teacher_sha} if teacher_sha else {}),
             "swa": {"epochs": average.count, "from_epoch": swa_from + 1} if swa_used else None,
             "stopped_early": stopped_early, "cancelled": progress.cancelled,
             "compute_s": round(compute_s, 1), "cpu_flags": sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma"))),

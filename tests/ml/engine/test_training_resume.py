@@ -74,3 +74,21 @@ def test_the_command_line_says_when_it_paused(fer_sample_dir, tmp_path, capsys):
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last == {"paused": True, "epochs_done": 1, "wall_time_s": last["wall_time_s"],
                     "resume": "run the same command again"}
+
+
+def test_a_student_distilled_from_a_teacher_records_it(fer_sample_dir, tmp_path, tiny_model_path):
+    from ml.engine.classifier import sha256_of
+    from ml.engine.datasets import read_dataset
+    from ml.engine.training import distillation_targets
+
+    config = _config(fer_sample_dir, tmp_path / "student", epochs=1, swa_epochs=0,
+                     teacher_model=str(tiny_model_path), distill_weight=0.6)
+    data = read_dataset(str(fer_sample_dir), limit_per_class=3)
+    targets, sha = distillation_targets(data, config, 40)
+    assert sha == sha256_of(tiny_model_path)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-5)
+    # the label keeps at least its 40% share; the teacher's 60% is spread by its probabilities
+    assert (targets[np.arange(len(data)), data.labels] >= 0.4 - 1e-6).all()
+    assert (targets.max(axis=1) < 1.0).all()
+    result = train(config)
+    assert read_metadata(result.model_path)["training"]["teacher_sha256"] == sha
