@@ -18,6 +18,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from emo7ion_site.core.exceptions import ApplicationError
+
 from .models import Invitation, Membership, Organisation, Role
 from .permissions import MANAGE_MEMBERS, MANAGE_ORGANISATION, MANAGE_OWNERS, role_allows
 from .tenancy import role_in
@@ -25,12 +27,8 @@ from .tenancy import role_in
 DEFAULT_INVITATION_DAYS = 7
 
 
-class AccountsError(Exception):
+class AccountsError(ApplicationError):
     """A request that breaks a rule; the message is written for the person who made it."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class LastOwnerError(AccountsError):

@@ -3,11 +3,9 @@
 Views parse, ask the base mixin for the object (tenancy + role), call a service or selector, and
 render. Nothing here decides who may see what.
 """
-import csv
 from dataclasses import asdict
 
 from django.db.models import Count
-from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -22,6 +20,7 @@ from accounts.permissions import ANALYSE, MANAGE_PROJECTS, UPLOAD, VIEW
 from emo7ion_site.api_common import OrganisationScopedMixin
 from emo7ion_site.uploads import size_limit_message, stopped_upload
 from ml.engine.labels import EMOTIONS
+from reports.exports import observations_csv_response  # the one CSV writer, shared with the report pages
 
 from . import direct_upload, selectors, services
 from .filters import AnalysisFilter, FootageFilter, ObservationFilter, ProjectFilter
@@ -166,22 +165,6 @@ class ObservationCSVRenderer(BaseRenderer):
         raise NotImplementedError("observations stream their CSV themselves")
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-OBSERVATION_CSV_FIELDS = ("t", "frame_index", "track_id", "x", "y", "w", "h", "detector_score", "top_emotion",
-                          *FaceObservation.PROB_FIELDS)
-
-
-def _observation_csv_rows(queryset):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(OBSERVATION_CSV_FIELDS)
-    for row in queryset.values_list(*OBSERVATION_CSV_FIELDS).iterator(chunk_size=5000):
-        yield writer.writerow(row)
-
-
 @extend_schema_view(create=extend_schema(request=AnalysisCreateSerializer, responses={201: AnalysisSerializer}))
 class AnalysisViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                       viewsets.GenericViewSet):
@@ -196,11 +179,6 @@ class AnalysisViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Ret
 
     def get_base_queryset(self):
         return Analysis.objects.select_related("footage__project__organisation", "model_version")
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False) and self.action == "observations":
-            return FaceObservation.objects.none()  # the schema documents the observation filters
-        return super().get_queryset()
 
     def create(self, request):
         serializer = AnalysisCreateSerializer(data=request.data, context=self.get_serializer_context())
@@ -243,13 +221,12 @@ class AnalysisViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Ret
         description="One row per face per sampled frame, in time order. Filter with t_min/t_max (seconds), "
                     "track and emotion; `?format=csv` streams every matching row as CSV (no paging).")
     @action(detail=True, methods=["get"], filterset_class=ObservationFilter, ordering_fields=["t", "track_id"],
-            renderer_classes=[JSONRenderer, ObservationCSVRenderer])
+            renderer_classes=[JSONRenderer, ObservationCSVRenderer],
+            queryset=FaceObservation.objects.none())  # the schema documents the observation filters
     def observations(self, request, pk=None):
         analysis = self.get_object()
         queryset = self.filter_queryset(selectors.observations_for(analysis))
         if request.accepted_renderer.format == "csv":
-            response = StreamingHttpResponse(_observation_csv_rows(queryset), content_type="text/csv; charset=utf-8")
-            response["Content-Disposition"] = f'attachment; filename="analysis-{analysis.pk}-observations.csv"'
-            return response
+            return observations_csv_response(queryset, f"analysis-{analysis.pk}-observations.csv")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ObservationSerializer(page, many=True).data)

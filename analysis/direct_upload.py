@@ -25,6 +25,7 @@ from django.utils.text import get_valid_filename
 from emo7ion_site.uploads import size_limit_message
 
 from .models import Footage, Project, footage_upload_to
+from .services import footage_reject, footage_validate_stored
 
 S3_MIN_PART_BYTES = 5 * 1024 ** 2        # S3's minimum for every part but the last
 S3_MAX_PARTS = 10_000
@@ -212,19 +213,10 @@ def footage_upload_chunk(*, footage: Footage, stream, content_length: int, conte
 # --- Complete ---------------------------------------------------------------------------------------------
 
 
-def _reject(footage: Footage, reason: str) -> Footage:
-    footage.status = Footage.Status.REJECTED
-    footage.rejection_reason = reason
-    footage.save(update_fields=["status", "rejection_reason"])
-    return footage
-
-
 def direct_upload_complete(*, footage: Footage, upload_id: str = "", parts: list | None = None) -> Footage:
     """The client says the bytes are in place: gather them (finish the multipart upload, or move
     the server-side partial file into storage) and validate the stored file by its content.
     Completing footage that is no longer uploading changes nothing (a retried request is safe)."""
-    from .services import footage_validate_stored
-
     if footage.status != Footage.Status.UPLOADING:
         return footage
     storage = storage_of(footage)
@@ -242,7 +234,8 @@ def direct_upload_complete(*, footage: Footage, upload_id: str = "", parts: list
                                               "URL first (or, for a multipart upload, give `upload_id`)."]})
         if size > limit:
             storage.delete(footage.file.name)
-            return _reject(footage, f"The file is {size:,} bytes; the limit is {limit:,} bytes.")
+            return footage_reject(footage=footage,
+                                  reason=f"The file is {size:,} bytes; the limit is {limit:,} bytes.")
     else:
         path = partial_path(footage) if footage.file.name else None
         if path is None or not path.exists():

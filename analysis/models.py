@@ -3,6 +3,7 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Organisation
+from emo7ion_site.core.jobs import FINISHED_STATUSES, Job, JobStatus
 from ml.engine.labels import EMOTIONS
 
 
@@ -60,41 +61,28 @@ class Footage(models.Model):
         return self.original_name
 
 
-class Analysis(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+class Analysis(Job):
+    """One analysis of one footage: a job (status, progress, error, who and when come from `Job`)
+    with the settings it ran with, its fan-out bookkeeping and, once it succeeded, its summary."""
 
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    # The shared job vocabulary under the names the rest of the site already reads
+    # (`Analysis.Status.SUCCEEDED`, `Analysis.FINISHED`); there is one enum, `JobStatus`.
+    Status = JobStatus
+    FINISHED = FINISHED_STATUSES
 
     footage = models.ForeignKey(Footage, on_delete=models.CASCADE, related_name="analyses")
     model_version = models.ForeignKey("ml.ModelVersion", on_delete=models.PROTECT, related_name="analyses")
     detector = models.CharField(max_length=16, default="haar")
     sample_fps = models.FloatField(default=2.0)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    progress = models.FloatField(default=0.0)
-    error = models.TextField(blank=True)
     segment_count = models.IntegerField(default=0)
     segments_done = models.IntegerField(default=0)
     summary = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(Job.Meta):
         verbose_name_plural = "analyses"
 
     def __str__(self) -> str:
         return f"Analysis {self.pk} of {self.footage}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
 
 
 class AnalysisSegment(models.Model):

@@ -52,6 +52,8 @@ def analysis_get(user, pk, action: str = VIEW) -> Analysis:
 
 
 def project_analyses(project: Project) -> QuerySet[Analysis]:
+    """Every analysis of the project, newest first (the project page). The project report compares only
+    the latest succeeded analysis of each footage: reports.selectors.project_latest_analyses."""
     return (Analysis.objects.filter(footage__project=project)
             .select_related("footage", "model_version").order_by("-created_at"))
 
@@ -77,14 +79,18 @@ def active_analyses_of(project: Project) -> QuerySet[Analysis]:
 
 
 def analysis_status(analysis: Analysis) -> dict:
-    """The small JSON the pages poll for live progress."""
+    """The one progress state every page polls (`analysis-status`, and per analysis in `project-status`),
+    drawn by the one poller (analysis/static/analysis/progress.js). `finished` is the key ML jobs use
+    too. Progress stays below 1 until the analysis has succeeded: its last segment reports 1.0 while
+    finalize has still to run, and 100% must mean the results are there."""
+    succeeded = analysis.status == Analysis.Status.SUCCEEDED
     return {
         "id": analysis.pk,
         "status": analysis.status,
         "status_label": analysis.get_status_display(),
-        "progress": round(1.0 if analysis.status == Analysis.Status.SUCCEEDED else min(analysis.progress, 0.99), 4),
+        "progress": round(1.0 if succeeded else min(float(analysis.progress or 0.0), 0.99), 4),
         "error": analysis.error,
-        "is_finished": analysis.is_finished,
+        "finished": analysis.is_finished,
         "segments_done": analysis.segments_done,
         "segment_count": analysis.segment_count,
     }

@@ -1,6 +1,13 @@
-"""Signals other apps listen to (the webhooks app subscribes to `analysis_finished`)."""
+"""Signals other apps listen to, so this app never imports the apps above it.
+
+- `analysis_finished`: sent after the transaction commits, when an analysis ends `succeeded` or
+  `failed` (not when a person cancels it). kwargs: sender=Analysis, analysis=<Analysis>. The
+  webhooks app subscribes.
+- `footage_file_deleted`: sent when retention (or a person) deleted a footage's raw file; whatever
+  another app made from its frames (the reports' key-moment thumbnails) must go too.
+  kwargs: sender=Footage, footage=<Footage>.
+"""
 from django.dispatch import Signal
 
-# Sent after the transaction commits, when an analysis ends `succeeded` or `failed`
-# (not when a person cancels it). kwargs: sender=Analysis, analysis=<Analysis>.
 analysis_finished = Signal()
+footage_file_deleted = Signal()

@@ -2,10 +2,13 @@
 
     start_analysis(id) -> analyse_segment(id, 0..n-1) -> (the last one to finish) finalize
 
-The state lives in the database rows (no result backend). Segment tasks are idempotent, so
-`acks_late` + `reject_on_worker_lost` can safely redeliver a task whose worker died. Every task
-turns its own failure into a failed Analysis with a readable reason and returns normally, so
-bad input never takes a worker down. All three run on the `ml` queue (CELERY_TASK_ROUTES).
+Every task has a deterministic id, given where it is enqueued (analysis.services):
+`analysis:<id>:plan`, `analysis:<id>:segment:<i>`, `analysis:<id>:finalize`, so a duplicate is
+visible in the broker; running one twice is harmless. The state lives in the database rows (no
+result backend). Segment tasks are idempotent, so `acks_late` + `reject_on_worker_lost` can safely
+redeliver a task whose worker died. Every task turns its own failure into a failed Analysis with a
+readable reason and returns normally, so bad input never takes a worker down. All three run on the
+`ml` queue (CELERY_TASK_ROUTES).
 """
 from __future__ import annotations
 
@@ -27,8 +30,7 @@ ML_TASK = dict(acks_late=True, reject_on_worker_lost=True, ignore_result=True, q
 @shared_task(name="analysis.tasks.start_analysis", soft_time_limit=PLAN_SOFT_LIMIT_S,
              time_limit=PLAN_SOFT_LIMIT_S + 60, **ML_TASK)
 def start_analysis(analysis_id: int) -> None:
-    for index in services.analysis_plan_execute(analysis_id=analysis_id):
-        analyse_segment.delay(analysis_id, index)
+    services.analysis_start(analysis_id=analysis_id)
 
 
 @shared_task(name="analysis.tasks.analyse_segment", soft_time_limit=SEGMENT_SOFT_LIMIT_S,
@@ -43,7 +45,7 @@ def analyse_segment(analysis_id: int, index: int) -> None:
 @shared_task(name="analysis.tasks.finalize_analysis", soft_time_limit=FINALIZE_SOFT_LIMIT_S,
              time_limit=FINALIZE_SOFT_LIMIT_S + 60, **ML_TASK)
 def finalize_analysis(analysis_id: int) -> None:
-    """Finalize a running analysis whose segments are all done, by hand (idempotent)."""
+    """Finalize a running analysis whose segments are all done (idempotent)."""
     services.analysis_finalize_execute(analysis_id=analysis_id)
 
 

@@ -1,5 +1,5 @@
-"""Pages of the analysis app (mounted at the site root)."""
-from django.urls import include, path
+"""Pages of the analysis app (mounted at the site root). The analysis page and the reports are in reports.urls."""
+from django.urls import path
 
 from . import views
 
@@ -10,8 +10,6 @@ urlpatterns = [
     path("projects/<int:pk>/status/", views.project_status, name="project-status"),
     path("projects/<int:pk>/upload/", views.footage_upload, name="footage-upload"),
     path("footage/<int:pk>/analyse/", views.analysis_start, name="analysis-start"),
-    path("analyses/<int:pk>/", views.analysis_detail, name="analysis-detail"),
     path("analyses/<int:pk>/status/", views.analysis_status, name="analysis-status"),
     path("analyses/<int:pk>/cancel/", views.analysis_cancel, name="analysis-cancel"),
-    path("", include("analysis.report_urls")),  # reports, exports, thumbnails (analysis/report_urls.py)
 ]

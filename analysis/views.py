@@ -13,14 +13,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.permissions import ANALYSE, MANAGE_PROJECTS, UPLOAD, role_allows
 from accounts.tenancy import memberships_of, role_in
-from emo7ion_site.plotting import figures_json
 from emo7ion_site.uploads import stopped_upload
 
 from . import selectors, services
-from .figures import timeline_figures
 from .forms import AnalysisStartForm, FootageUploadForm, ProjectForm
 from .models import Footage
-from .report_views import analysis_report_context
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -147,27 +144,8 @@ def analysis_start(request, pk):
 
 @login_required
 @require_GET
-def analysis_detail(request, pk):
-    analysis = selectors.analysis_get(request.user, pk)
-    buckets = list(selectors.timeline_for(analysis))
-    role = role_in(request.user, analysis.footage.project.organisation_id)
-    return render(request, "analysis/analysis_detail.html", {
-        "analysis": analysis,
-        "footage": analysis.footage,
-        "project": analysis.footage.project,
-        "summary": analysis.summary or {},
-        "status": selectors.analysis_status(analysis),
-        "buckets": buckets,
-        "figures": figures_json(timeline_figures(buckets)) if buckets else "",
-        "can_cancel": role_allows(role, ANALYSE) and not analysis.is_finished,
-        # The full report (key moments, tracks, model, exports...) once the analysis succeeded.
-        **analysis_report_context(request, analysis),
-    })
-
-
-@login_required
-@require_GET
 def analysis_status(request, pk):
+    """The one progress endpoint: what every page polls for one analysis (analysis.selectors.analysis_status)."""
     analysis = selectors.analysis_get(request.user, pk)
     return JsonResponse(selectors.analysis_status(analysis))
 

@@ -4,8 +4,12 @@ Tenancy fails closed here, in one base (the PostHog/Sentry organisation-endpoint
 `OrganisationScopedMixin` scopes every queryset through `accounts.tenancy` and asks
 `accounts.permissions.role_allows` for every action. A subclass names how its model reaches its
 organisation (`org_path`) and which permission each action needs (`action_permissions`); it can
-only narrow what it sees, never widen it. An action missing from the table is a configuration
-error, not an open door.
+only narrow what it sees (`get_base_queryset`), never widen it: a subclass that overrides
+`get_queryset` or `get_object` is refused when its class is created. An action missing from the
+table is a configuration error, not an open door.
+
+Errors: any service's `ApplicationError` (and the engine's `EngineError`) is a 400 with its message;
+this module imports no app's services to know them.
 """
 from __future__ import annotations
 
@@ -28,19 +32,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from accounts.models import Organisation
 from accounts.permissions import VIEW, role_allows
 from accounts.tenancy import get_for_user, memberships_of, role_in, scope_to_user
+from emo7ion_site.core.exceptions import ApplicationError
+from ml.engine.errors import EngineError
 
 # --- Errors ----------------------------------------------------------------------------------------
 
-
-def _domain_errors() -> tuple[type[Exception], ...]:
-    """Exceptions the services raise for a request that breaks one of their rules, with a message
-    written for the person who sent it. Imported late: those modules import models and this
-    module is imported by every API module."""
-    from accounts.services import AccountsError
-    from ml.engine.errors import EngineError
-    from ml.services import DatasetImportError, JobRefused, PromotionRefused
-
-    return (AccountsError, EngineError, DatasetImportError, JobRefused, PromotionRefused)
+# Refusals with a message written for the person who sent the request: the services' rule errors
+# (one base, whatever app raised them) and the engine's (plain Python, so it has its own base).
+RULE_ERRORS = (ApplicationError, EngineError)
 
 
 def _message_of(exc: Exception) -> str:
@@ -57,8 +56,8 @@ def api_exception_handler(exc, context):
                                               for field, errs in exc.error_dict.items()})
         else:
             exc = exceptions.ValidationError({"detail": " ".join(exc.messages)})
-    elif isinstance(exc, _domain_errors()):
-        exc = exceptions.ValidationError({"detail": _message_of(exc)})
+    elif isinstance(exc, RULE_ERRORS):
+        exc = exceptions.ValidationError({**getattr(exc, "extra", {}), "detail": _message_of(exc)})
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()  # never echo what was looked up
     elif isinstance(exc, PermissionDenied):
@@ -188,7 +187,7 @@ class MemberReadPlatformAdminWrite(permissions.BasePermission):
         return is_platform_admin(user)
 
 
-# --- The base of every organisation-owned endpoint ------------------------------------------------------
+# --- The bases of every API view: errors, and rows sealed behind one hook ----------------------------
 
 
 class ApiViewMixin:
@@ -208,15 +207,64 @@ class ApiViewMixin:
         return super().finalize_response(request, response, *args, **kwargs)
 
 
-class OrganisationScopedMixin(ApiViewMixin):
+SEALED_METHODS = ("get_queryset", "get_object")
+_SEALING_BASES: set[type] = set()
+
+
+class SealedRowsMixin(ApiViewMixin):
+    """Who sees which rows is decided once, in a sealing base (`class X(SealedRowsMixin, seals=True)`),
+    never by an endpoint (PostHog's `TeamAndOrgViewSetMixin.__init_subclass__`): a class whose
+    `get_queryset` or `get_object` would come from anywhere but a sealing base (its own override, or
+    a mixin in front) is refused when Python creates it. An endpoint names its rows in the one hook,
+    `get_base_queryset()` (select_related, annotate, filter); the base scopes them.
+
+    Schema generation only: an action that lists other rows than the viewset's model names them
+    with `@action(queryset=Model.objects.none())`, so the documented filters fit the model."""
+
+    def __init_subclass__(cls, seals: bool = False, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if seals:
+            _SEALING_BASES.add(cls)
+            return
+        for name in SEALED_METHODS:
+            owner = next((klass for klass in cls.__mro__ if name in vars(klass)), None)
+            if owner is not None and owner not in _SEALING_BASES:
+                raise TypeError(f"{cls.__qualname__} may not take {name} from {owner.__qualname__}: the rows an "
+                                "API endpoint sees are decided by its base; narrow them in get_base_queryset()")
+
+    def get_base_queryset(self):
+        """The model's rows before scoping; subclasses narrow (select_related, annotate, filter)."""
+        raise NotImplementedError
+
+    def schema_queryset(self):
+        """No user, no rows: what the schema generator introspects."""
+        return (self.queryset if self.queryset is not None else self.get_base_queryset()).none()
+
+
+class PlatformRecordsMixin(SealedRowsMixin, seals=True):
+    """Platform records (model versions, datasets, evaluations, bias audits): no organisation owns
+    them, so no tenancy scope; every member reads them, platform admins (staff) change them."""
+
+    permission_classes = [MemberReadPlatformAdminWrite]
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.schema_queryset()
+        return self.get_base_queryset()
+
+    def get_object(self):
+        # DRF's lookup over get_queryset(), defined here so that nothing can be put in front of it.
+        return super().get_object()
+
+
+class OrganisationScopedMixin(SealedRowsMixin, seals=True):
+    """The base of every organisation-owned endpoint (see the module's docstring)."""
+
     org_path: str = "organisation"
     # DRF action -> accounts.permissions action, or {http method: action} for multi-method actions.
     action_permissions: dict[str, str | dict[str, str]] = {}
     pagination_class = Pagination
-
-    def get_base_queryset(self):
-        """The model's rows before tenancy; subclasses narrow (select_related, annotate, filter)."""
-        raise NotImplementedError
 
     def required_permission(self) -> str:
         table = {"metadata": VIEW, **self.action_permissions}
@@ -229,8 +277,8 @@ class OrganisationScopedMixin(ApiViewMixin):
         return spec
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no user, no rows
-            return self.get_base_queryset().none()
+        if getattr(self, "swagger_fake_view", False):
+            return self.schema_queryset()
         # Lists show only organisations where the role allows the action (e.g. webhooks: admins);
         # a detail lookup sees every organisation the user belongs to, then get_object checks the role.
         action = VIEW if self.detail else self.required_permission()

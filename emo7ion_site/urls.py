@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("analysis.urls")),
+    path("", include("reports.urls")),  # the analysis page, reports, exports, thumbnails
 ]

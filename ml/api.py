@@ -10,20 +10,19 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from emo7ion_site.api_common import ApiViewMixin, MemberReadPlatformAdminWrite, Pagination
+from emo7ion_site.api_common import PlatformRecordsMixin
 from emo7ion_site.uploads import size_limit_message, stopped_upload
 
 from . import selectors, services
 from .filters import BiasAuditFilter, DatasetFilter, EvaluationFilter, ModelVersionFilter
-from .models import BiasAudit, Evaluation
 from .serializers import (ActivateSerializer, BiasAuditCreateSerializer, BiasAuditSerializer,
                           DatasetCreateSerializer, DatasetSerializer, EvaluationCreateSerializer,
                           EvaluationSerializer, ModelVersionDetailSerializer, ModelVersionSerializer)
 
 
-class _PlatformViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    permission_classes = [MemberReadPlatformAdminWrite]
-    pagination_class = Pagination
+class _PlatformViewSet(PlatformRecordsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                       viewsets.GenericViewSet):
+    """Read by members, changed by platform admins (the mixin's permission)."""
 
 
 class ModelVersionViewSet(_PlatformViewSet):
@@ -32,7 +31,7 @@ class ModelVersionViewSet(_PlatformViewSet):
     filterset_class = ModelVersionFilter
     ordering_fields = ["created_at", "name"]
 
-    def get_queryset(self):
+    def get_base_queryset(self):
         return (selectors.model_versions_list().prefetch_related("activations__activated_by")
                 .order_by("-created_at", "-pk"))
 
@@ -49,14 +48,14 @@ class ModelVersionViewSet(_PlatformViewSet):
         serializer.is_valid(raise_exception=True)
         services.model_version_activate(model_version=model_version, by=request.user,
                                         note=serializer.validated_data["note"])
-        return Response(ModelVersionDetailSerializer(self.get_queryset().get(pk=model_version.pk)).data)
+        return Response(ModelVersionDetailSerializer(self.get_base_queryset().get(pk=model_version.pk)).data)
 
     @extend_schema(request=None, responses=ModelVersionDetailSerializer,
                    description="Platform admins only. Reactivate the version that was active before the current one.")
     @action(detail=False, methods=["post"])
     def rollback(self, request):
         model_version = services.model_version_rollback(by=request.user)
-        return Response(ModelVersionDetailSerializer(self.get_queryset().get(pk=model_version.pk)).data)
+        return Response(ModelVersionDetailSerializer(self.get_base_queryset().get(pk=model_version.pk)).data)
 
 
 class DatasetViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _PlatformViewSet):
@@ -67,7 +66,7 @@ class DatasetViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, _Platfor
     ordering_fields = ["created_at", "name", "n_images"]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    def get_queryset(self):
+    def get_base_queryset(self):
         return selectors.datasets_list()
 
     @extend_schema(request={"multipart/form-data": DatasetCreateSerializer}, responses={201: DatasetSerializer},
@@ -96,8 +95,8 @@ class EvaluationViewSet(mixins.CreateModelMixin, _PlatformViewSet):
     filterset_class = EvaluationFilter
     ordering_fields = ["created_at", "finished_at"]
 
-    def get_queryset(self):
-        return Evaluation.objects.select_related("dataset", "model_version")
+    def get_base_queryset(self):
+        return selectors.evaluations_list()
 
     @extend_schema(request=EvaluationCreateSerializer, responses={201: EvaluationSerializer},
                    description="Platform admins only. Queues the evaluation; poll it for status and metrics.")
@@ -115,8 +114,8 @@ class BiasAuditViewSet(mixins.CreateModelMixin, _PlatformViewSet):
     filterset_class = BiasAuditFilter
     ordering_fields = ["created_at", "finished_at"]
 
-    def get_queryset(self):
-        return BiasAudit.objects.select_related("dataset", "model_version")
+    def get_base_queryset(self):
+        return selectors.bias_audits_list()
 
     @extend_schema(request=BiasAuditCreateSerializer, responses={201: BiasAuditSerializer},
                    description="Platform admins only. Queues the audit; poll it for the verdict and flags.")

@@ -1,9 +1,10 @@
 """django-filter sets for the ML API's lists."""
 import django_filters
 
-from analysis.filters import IdFilter
+from emo7ion_site.core.filters import IdFilter
+from emo7ion_site.core.jobs import JobStatus
 
-from .models import BiasAudit, Dataset, Evaluation, JobStatus, ModelVersion
+from .models import BiasAudit, Dataset, Evaluation, ModelVersion
 
 
 class ModelVersionFilter(django_filters.FilterSet):

@@ -1,7 +1,15 @@
-"""Model registry, datasets, evaluations, bias audits and training runs."""
+"""Model registry, datasets, evaluations, bias audits and training runs.
+
+Evaluations, bias audits and training runs are jobs: they share the site's one job base and
+status vocabulary (`JobStatus` is re-exported here for the code that reads ml rows).
+"""
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from emo7ion_site.core.jobs import Job, JobStatus
+
+__all__ = ["BiasAudit", "Dataset", "Evaluation", "JobStatus", "ModelActivation", "ModelVersion", "TrainingRun"]
 
 
 class Dataset(models.Model):
@@ -80,30 +88,7 @@ class ModelActivation(models.Model):
         ordering = ["-created_at"]
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-class _Job(models.Model):
-    status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    progress = models.FloatField(default=0.0)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        abstract = True
-        ordering = ["-created_at"]
-
-
-class Evaluation(_Job):
+class Evaluation(Job):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
     dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="evaluations")
     data_path = models.CharField(max_length=500, blank=True)
@@ -114,7 +99,7 @@ class Evaluation(_Job):
     log = models.TextField(blank=True)
 
 
-class BiasAudit(_Job):
+class BiasAudit(Job):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="bias_audits")
     dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="bias_audits")
     data_path = models.CharField(max_length=500, blank=True)
@@ -129,7 +114,7 @@ class BiasAudit(_Job):
     log = models.TextField(blank=True)
 
 
-class TrainingRun(_Job):
+class TrainingRun(Job):
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_runs")
     config = models.JSONField(default=dict)
     history = models.JSONField(default=list, blank=True)

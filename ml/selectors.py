@@ -13,9 +13,9 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import Count, Q, QuerySet
 
-from .models import BiasAudit, Dataset, Evaluation, JobStatus, ModelActivation, ModelVersion, TrainingRun
+from emo7ion_site.core.jobs import JobStatus
 
-FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+from .models import BiasAudit, Dataset, Evaluation, ModelActivation, ModelVersion, TrainingRun
 
 
 def dataset_local_path(dataset: Dataset) -> Path:
@@ -128,7 +128,7 @@ def bias_audits_list() -> QuerySet[BiasAudit]:
 def job_status(job) -> dict:
     """What a page polls while a job runs."""
     out = {"id": job.pk, "status": job.status, "progress": round(job.progress, 4), "error": job.error,
-           "finished": job.status in FINISHED, "log": getattr(job, "log", "")[-20000:]}
+           "finished": job.is_finished, "log": getattr(job, "log", "")[-20000:]}
     if isinstance(job, TrainingRun):
         out.update(history=job.history, cancel_requested=job.cancel_requested,
                    model_version_id=job.model_version_id, epochs=job.config.get("epochs"))

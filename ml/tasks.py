@@ -1,5 +1,8 @@
 """Celery tasks for ML operations: thin wrappers that load a job row and run its service.
 
+The services send them by these names (never by importing this module), with deterministic ids
+such as `ml:training:12` (`emo7ion_site.core.jobs.task_id`): a duplicate enqueue is visible.
+
 They run on the `ml` queue (CELERY_TASK_ROUTES). acks_late + reject_on_worker_lost: a worker that
 dies mid-job gets the task redelivered; training then resumes from its last epoch checkpoint, and
 a job that already finished is left alone, so a second delivery is harmless.

@@ -6,6 +6,9 @@ test cares about explicitly (role, status, model_version, ...).
     from tests.factories import MembershipFactory, ProjectFactory, member_of
     owner = member_of(org, "owner")          # a user with that role in org
     project = ProjectFactory(organisation=org)
+
+Job rows (analyses, evaluations, bias audits, training runs) are built queued and never enqueued:
+the services do that (`analysis.services.analysis_create`, `ml.services.evaluation_run`, ...).
 """
 from __future__ import annotations
 
@@ -16,9 +19,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import Invitation, Membership, Organisation, Role
-from analysis.models import Analysis, Footage, Project
+from analysis.models import Analysis, AnalysisSegment, FaceObservation, Footage, Project, TimelineBucket
+from emo7ion_site.core.jobs import JobStatus
 from ml.engine.labels import EMOTIONS
-from ml.models import ModelVersion
+from ml.models import BiasAudit, Dataset, Evaluation, ModelActivation, ModelVersion, TrainingRun
+from webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 
@@ -118,4 +123,172 @@ class AnalysisFactory(factory.django.DjangoModelFactory):
     model_version = factory.SubFactory(ModelVersionFactory)
     detector = "haar"
     sample_fps = 2.0
-    status = Analysis.Status.QUEUED
+    status = JobStatus.QUEUED
+
+
+class _TimeSliceFactory(factory.django.DjangoModelFactory):
+    """The `index`-th slice of an analysis' time, `seconds` long."""
+
+    class Meta:
+        abstract = True
+
+    class Params:
+        seconds = 60.0
+
+    analysis = factory.SubFactory(AnalysisFactory)
+    index = factory.Sequence(lambda n: n)
+    t_start = factory.LazyAttribute(lambda s: s.seconds * s.index)
+    t_end = factory.LazyAttribute(lambda s: s.t_start + s.seconds)
+
+
+class AnalysisSegmentFactory(_TimeSliceFactory):
+    """A pending 60 s segment."""
+
+    class Meta:
+        model = AnalysisSegment
+
+
+def _probabilities(top: str) -> dict[str, float]:
+    """Emotion probabilities that sum to 1, with `top` the most likely."""
+    rest = (1.0 - 0.7) / (len(EMOTIONS) - 1)
+    return {f"p_{e}": (0.7 if e == top else rest) for e in EMOTIONS}
+
+
+class FaceObservationFactory(factory.django.DjangoModelFactory):
+    """One face in one sampled frame, happy unless told otherwise (top_emotion=...)."""
+
+    class Meta:
+        model = FaceObservation
+        exclude = ("probabilities",)
+
+    analysis = factory.SubFactory(AnalysisFactory)
+    segment_index = 0
+    t = factory.Sequence(lambda n: 0.5 * n)
+    frame_index = factory.LazyAttribute(lambda o: int(round(o.t * 25)))
+    track_id = 0
+    segment_track_id = factory.LazyAttribute(lambda o: o.track_id)
+    x, y, w, h = 100, 80, 64, 64
+    detector_score = 0.9
+    top_emotion = "happy"
+    probabilities = factory.LazyAttribute(lambda o: _probabilities(o.top_emotion))
+    p_angry = factory.LazyAttribute(lambda o: o.probabilities["p_angry"])
+    p_disgust = factory.LazyAttribute(lambda o: o.probabilities["p_disgust"])
+    p_fear = factory.LazyAttribute(lambda o: o.probabilities["p_fear"])
+    p_happy = factory.LazyAttribute(lambda o: o.probabilities["p_happy"])
+    p_sad = factory.LazyAttribute(lambda o: o.probabilities["p_sad"])
+    p_surprise = factory.LazyAttribute(lambda o: o.probabilities["p_surprise"])
+    p_neutral = factory.LazyAttribute(lambda o: o.probabilities["p_neutral"])
+
+
+class TimelineBucketFactory(_TimeSliceFactory):
+    """An empty 10 s window (no frames, no faces); pass the counts a test reads."""
+
+    class Meta:
+        model = TimelineBucket
+
+    class Params:
+        seconds = 10.0
+
+    emotion_counts = factory.LazyFunction(lambda: {e: 0 for e in EMOTIONS})
+    emotion_shares = factory.LazyFunction(lambda: {e: 0.0 for e in EMOTIONS})
+    mean_probabilities = factory.LazyFunction(lambda: {e: 0.0 for e in EMOTIONS})
+
+
+# --- ml ----------------------------------------------------------------------------------------------
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    """A ready, labelled training set's row with NO files behind it (source_path does not exist).
+    Tests that read images import a real set through `ml.services.dataset_import`."""
+
+    class Meta:
+        model = Dataset
+
+    name = factory.Sequence(lambda n: f"dataset-{n}")
+    kind = Dataset.Kind.TRAINING
+    source_path = factory.LazyAttribute(lambda d: f"/nonexistent/{d.name}")
+    format = "class_folders"
+    n_images = 70
+    class_counts = factory.LazyFunction(lambda: {label: 10 for label in EMOTIONS})
+    split_counts = factory.LazyFunction(lambda: {"val": 70})
+
+
+class AuditDatasetFactory(DatasetFactory):
+    """An unlabelled audit set's row, with group attributes."""
+
+    kind = Dataset.Kind.AUDIT
+    format = "manifest"
+    labelled = False
+    n_images = 30
+    class_counts = factory.LazyFunction(lambda: {label: 0 for label in EMOTIONS})
+    split_counts = factory.LazyFunction(lambda: {"all": 30})
+    attributes = factory.LazyFunction(lambda: {"gender": {"female": 15, "male": 15}})
+
+
+class ModelActivationFactory(factory.django.DjangoModelFactory):
+    """A log row only: it does not make the version active (`ml.registry.activate_version` does)."""
+
+    class Meta:
+        model = ModelActivation
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+
+
+class _ModelCheckFactory(factory.django.DjangoModelFactory):
+    """A queued check of a (registry-only) model version on a server path that does not exist."""
+
+    class Meta:
+        abstract = True
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+    status = JobStatus.QUEUED
+
+
+class EvaluationFactory(_ModelCheckFactory):
+    class Meta:
+        model = Evaluation
+
+    data_path = "/data/val"
+
+
+class BiasAuditFactory(_ModelCheckFactory):
+    class Meta:
+        model = BiasAudit
+
+    data_path = "/data/audit"
+
+
+class TrainingRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrainingRun
+
+    dataset = factory.SubFactory(DatasetFactory)
+    config = factory.LazyFunction(lambda: {"preset": "tiny", "epochs": 2, "batch_size": 32, "learning_rate": 0.05,
+                                           "augmentation": "none"})
+    status = JobStatus.QUEUED
+
+
+# --- webhooks ----------------------------------------------------------------------------------------
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    """An active endpoint subscribed to every event, at an address nothing listens on."""
+
+    class Meta:
+        model = WebhookEndpoint
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    url = factory.Sequence(lambda n: f"https://hooks.example.com/emo7ion/{n}")
+    events = factory.LazyFunction(lambda: list(Event.values))
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    """A pending delivery row of an analysis.succeeded event (nothing is sent)."""
+
+    class Meta:
+        model = WebhookDelivery
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    event = Event.ANALYSIS_SUCCEEDED
+    subject = factory.Sequence(lambda n: f"analysis:{n}")
+    body = factory.LazyAttribute(lambda d: '{"event":"%s","subject":"%s"}' % (d.event, d.subject))

@@ -14,9 +14,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from emo7ion_site.core.exceptions import ApplicationError
 
-class PrivateAddressRefused(Exception):
-    """Deliberately not an OSError: urllib3 and requests let it through unchanged, never retried."""
+
+class PrivateAddressRefused(ApplicationError):
+    """The rule that webhooks go only to public addresses, broken at connection time. Deliberately
+    not an OSError: urllib3 and requests let it through unchanged, never retried."""
 
 
 class _PublicPeerOnly:

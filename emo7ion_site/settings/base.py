@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "accounts",
     "analysis",
     "ml",
+    "reports",
     "webhooks",
 ]
 

@@ -88,11 +88,23 @@ def vgg_m(input_size: int = 40, weight_decay: float = 0.0) -> keras.Model:
     return vgg_stack("vgg-m", (64, 128, 256, 512), 2, 512, 0.5, input_size, weight_decay)
 
 
-def build_model(preset: str = "vgg", input_size: int = 48, weight_decay: float = 0.0) -> keras.Model:
-    """Build the registered architecture `preset` for `input_size` px faces."""
+@architecture("tuned")
+def tuned(input_size: int = 48, weight_decay: float = 0.0, *, width: float = 1.0, dense_units: int = 256,
+          dropout: float = 0.5) -> keras.Model:
+    """The family the hyper-parameter search explores: vgg-s's stages scaled by `width`."""
+    filters = tuple(max(4, int(f * width)) for f in (32, 64, 128, 256))
+    return vgg_stack("tuned", filters, 2, int(dense_units), float(dropout), input_size, weight_decay)
+
+
+def build_model(preset: str = "vgg", input_size: int = 48, weight_decay: float = 0.0, **options) -> keras.Model:
+    """Build the registered architecture `preset` for `input_size` px faces; `options` go to builders
+    that take them (`tuned`)."""
     if preset not in ARCHITECTURES:
         raise ValueError(f"Unknown architecture preset {preset!r}; choose one of {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[preset](input_size, weight_decay)
+    try:
+        return ARCHITECTURES[preset](input_size, weight_decay, **options)
+    except TypeError as exc:
+        raise ValueError(f"Architecture {preset!r} does not take the options {sorted(options)}") from exc
 
 
 # Kept for callers that list the choices (forms, command-line help).

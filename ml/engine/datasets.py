@@ -21,7 +21,9 @@ from .errors import DatasetError
 from .labels import EMOTIONS, normalise_label
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".webp"}
-SPLIT_NAMES = ("train", "val", "test")
+# Folder names that mean a split (lower-cased), e.g. FER2013 exported as Training/ PublicTest/ PrivateTest/.
+SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                 "publictest": "val", "test": "test", "testing": "test", "privatetest": "test"}
 FACE_SIZE = 48
 
 
@@ -123,12 +125,8 @@ def _split_and_label(parts: list[str]) -> tuple[str, str]:
     """From a path's folders, find the split (train/val/test, else 'all') and the class folder."""
     folders = [p for p in parts[:-1] if p]
     split = "all"
-    aliases = {"training": "train", "validation": "val", "publictest": "val", "privatetest": "test",
-               "valid": "val", "testing": "test"}
     for p in folders:
-        key = aliases.get(p.lower(), p.lower())
-        if key in SPLIT_NAMES:
-            split = key
+        split = SPLIT_ALIASES.get(p.lower(), split)
     return split, (folders[-1] if folders else "")
 
 
@@ -269,3 +267,50 @@ def _read_manifest(source: _Source, manifest_name: str, size: int, face_cropper)
     return FaceDataset(np.stack(images), np.asarray(labels, np.int64), np.asarray(["all"] * len(images)), paths,
                        attributes=attributes, skipped_labels=skipped, unreadable=unreadable,
                        content_hash=h.hexdigest())
+
+
+# --- Choosing the split to evaluate on ------------------------------------------------------------
+
+
+def split_dirs(path: Path) -> dict[str, Path]:
+    """Split name -> top-level folder, for a folder laid out as train/ val/ test/."""
+    path = Path(path)
+    if not path.is_dir():
+        return {}
+    found = {}
+    for child in sorted(path.iterdir()):
+        key = SPLIT_ALIASES.get(child.name.lower())
+        if child.is_dir() and key and key not in found:
+            found[key] = child
+    return found
+
+
+def split_folder(path: Path, split: str) -> tuple[Path | None, str]:
+    """The folder to read for `split` ("" = the default: val when the set has other splits too),
+    and the split it holds; (None, "") when the set is not laid out in split folders."""
+    dirs = split_dirs(path)
+    if split in dirs:
+        return dirs[split], split
+    if not split and "val" in dirs and len(dirs) > 1:
+        return dirs["val"], "val"
+    return None, ""
+
+
+def choose_split(data: FaceDataset, split: str) -> tuple[FaceDataset, str, str]:
+    """The images to evaluate on, the split's name and a note that says why ("" = the default:
+    val when the set has other splits too, else test, else every image)."""
+    present = sorted(set(data.splits.tolist()))
+    if split:
+        if split == "all":
+            return data, "all", "evaluated on every image (all splits)"
+        if split not in present:
+            raise DatasetError(f"This set has no {split!r} split; it has: {', '.join(present)}")
+        return data.split(split), split, f"evaluated on the {split} split, as asked"
+    if "val" in present and len(present) > 1:
+        return data.split("val"), "val", (f"this set has splits {', '.join(present)}: evaluated on the val split "
+                                          "by default (ask for another with --split)")
+    if len(present) == 1:
+        return data, present[0], "evaluated on every image"
+    if "test" in present:
+        return data.split("test"), "test", "no val split: evaluated on the test split"
+    return data, "all", "evaluated on every image"

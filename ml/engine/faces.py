@@ -23,7 +23,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from .errors import ImageReadError
+from .errors import ConfigurationError, ImageReadError
 
 FACE_SIZE = 48
 
@@ -155,3 +155,53 @@ def crop_face_or_whole(grey: np.ndarray, detector, size: int = FACE_SIZE) -> np.
             return crop_square(grey, cx, cy, side, size)
     interpolation = cv2.INTER_AREA if max(height, width) > size else cv2.INTER_LINEAR
     return cv2.resize(grey, (size, size), interpolation=interpolation)
+
+
+# --- Faces for evaluations and audits ---------------------------------------------------------------
+
+FACE_MODES = ("auto", "detect", "whole")
+# In "auto" face mode, images no larger than this are taken as already-cropped faces (FER2013 is
+# 48x48): a detector cannot find a face that fills the whole frame, and cropping again would cut it.
+AUTO_WHOLE_MAX_SIDE = 64
+
+
+class CountingDetector:
+    """Passes detection through and remembers whether the last call found a face, so an audit can
+    say how many images the detector cropped and how many were used whole."""
+
+    def __init__(self, detector):
+        self._detector = detector
+        self.name = detector.name
+        self.found = 0
+
+    def detect(self, image):
+        boxes = self._detector.detect(image)
+        self.found = len(boxes)
+        return boxes
+
+
+def face_cropper(mode: str, detector, stats: dict, size: int = FACE_SIZE):
+    """`grey -> grey face` for a dataset reader, as production crops: the most confident face
+    framed as FER2013 (`crop_face_or_whole` with `detector`), or the whole image when none is found
+    (it is the face). Mode "whole" never detects (`detector` may be None); "auto" uses small images
+    whole. Counts into `stats` (mode, detector, cropped_by_detector, whole_image)."""
+    if mode not in FACE_MODES:
+        raise ConfigurationError(f"Face mode must be one of {', '.join(FACE_MODES)}")
+    stats.update(mode=mode, detector=None, cropped_by_detector=0, whole_image=0)
+    if mode == "whole":
+        def whole(grey: np.ndarray) -> np.ndarray:
+            stats["whole_image"] += 1
+            return grey
+        return whole
+    counting = CountingDetector(detector)
+    stats["detector"] = counting.name
+
+    def crop(grey: np.ndarray) -> np.ndarray:
+        if mode == "auto" and max(grey.shape[:2]) <= AUTO_WHOLE_MAX_SIDE:
+            stats["whole_image"] += 1
+            return grey
+        counting.found = 0
+        face = crop_face_or_whole(grey, counting, size=size)
+        stats["cropped_by_detector" if counting.found else "whole_image"] += 1
+        return face
+    return crop

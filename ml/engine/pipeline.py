@@ -1,19 +1,17 @@
-"""The analysis pipeline, as pure functions: one time segment of footage in, observations out;
-then observations in, timeline buckets and a summary out.
+"""The analysis pipeline, as pure functions: frames in, face observations out.
 
-`analyse_segment` samples frames, detects faces, tracks them, crops them as FER2013 faces and
-classifies them in batches that span many frames (one `predict` per `batch_size` faces, not one
-per frame: that is what makes a CPU fast enough). It checks `should_cancel()` between batches (and
-every few frames when no faces are found) and reports progress as a fraction of the segment.
+`analyse_frames` takes any stream of frames (a file's sampled frames, a browser camera, a stream
+URL) and detects faces, tracks them, crops them as FER2013 faces and classifies them in batches that
+span many frames (one `predict` per `batch_size` faces, not one per frame: that is what makes a CPU
+fast enough). It checks `should_cancel()` between batches (and every few frames when no faces are
+found). `analyse_segment` is the same loop fed with one time segment of a footage file.
 
-It raises only for files it cannot open (`VideoReadError`); a file that stops decoding part way
-gives a result with `stopped_early` and a `warning`, and footage with no faces is a normal result.
+A file it cannot open raises `VideoReadError`; a file that stops decoding part way gives a result
+with `stopped_early` and a `warning`, and footage with no faces is a normal result. Turning
+observations into timeline buckets and a summary is `ml.engine.timeline`'s job.
 """
 from __future__ import annotations
 
-import itertools
-import math
-import operator
 import queue
 import threading
 import time
@@ -24,7 +22,8 @@ import numpy as np
 
 from .faces import crop_faces
 from .labels import EMOTIONS
-from .tracker import Box, IouTracker, stitch_tracks  # noqa: F401  (stitch_tracks is part of this module's API)
+from .timeline import aggregate_timeline, bucket_count, summarise
+from .tracker import Box, IouTracker, stitch_tracks
 from .video import iter_sampled_frames
 
 # Check cancellation at least this often (sampled frames) when frames have no faces to classify.
@@ -51,6 +50,8 @@ class Observation:
 
 @dataclass
 class SegmentResult:
+    """What `analyse_frames` found in a run of frames (a file's segment, or frames from a live source)."""
+
     observations: list[Observation] = field(default_factory=list)
     frames_analysed: int = 0
     faces_detected: int = 0
@@ -73,10 +74,10 @@ class SegmentResult:
 
 
 class _Prefetch:
-    """Decode ahead in a background thread while the main thread detects and classifies.
+    """Pull frames from a source in a background thread while the main thread detects and classifies.
 
-    OpenCV releases the GIL while it decodes, so decoding the next frames overlaps detection of
-    this one. The queue is short: a few frames of memory, never the whole video."""
+    OpenCV releases the GIL while it decodes, so decoding the next frames of a file overlaps detection
+    of this one. The queue is short: a few frames of memory, never the whole video."""
 
     _DONE = object()
 
@@ -141,23 +142,28 @@ class _Pending:
         return len(self.faces)
 
 
-def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: float = 0.0,
-                    t_end: float | None = None, batch_size: int = 256,
-                    should_cancel: Callable[[], bool] | None = None,
-                    on_progress: Callable[[float], None] | None = None,
-                    tracker: IouTracker | None = None, prefetch: bool = True) -> SegmentResult:
-    """Analyse [t_start, t_end) of the footage at `path`. Track ids are local, starting at 0.
 
-    With `prefetch`, frames are decoded in a background thread ahead of detection; the
-    `decode` timing is then the time spent waiting for a frame, not the time decoding took."""
+def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size: int = 256,
+                   should_cancel: Callable[[], bool] | None = None,
+                   on_progress: Callable[[float | None], None] | None = None,
+                   tracker: IouTracker | None = None, prefetch: bool = False) -> SegmentResult:
+    """Detect, track and classify the faces of any stream of frames. Track ids are local, from 0.
+
+    `frames` yields `(t_seconds, frame_bgr)`, or `(t_seconds, frame_bgr, frame_index)` when the
+    source knows each frame's number (a file does); otherwise frames are numbered in the order they
+    arrive (0, 1, 2, ...). `on_progress(t)` is called at most every PROGRESS_INTERVAL_S with the time
+    of the latest frame, and `on_progress(None)` once every frame is analysed (not when cancelled).
+
+    With `prefetch`, frames are pulled from `frames` in a background thread ahead of detection (a
+    file decodes while faces are found); the `decode` timing is then the time spent waiting for a
+    frame, not the time producing it took."""
     started = time.perf_counter()
     labels = list(getattr(classifier, "labels", EMOTIONS))
     size = int(getattr(classifier, "input_size", 48))
     tracker = tracker or IouTracker()
-    result = SegmentResult(t_start=float(t_start), t_end=t_end, labels=labels)
+    result = SegmentResult(labels=labels)
     timings = {"decode": 0.0, "detect": 0.0, "classify": 0.0}
     pending = _Pending()
-    span = None if t_end is None else max(1e-9, float(t_end) - float(t_start))
     last_progress = [started]
 
     def progress(t: float | None, force: bool = False) -> None:
@@ -167,14 +173,7 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
         if not force and now - last_progress[0] < PROGRESS_INTERVAL_S:
             return
         last_progress[0] = now
-        if t is None:
-            fraction = 1.0
-        elif span is not None:
-            fraction = min(1.0, max(0.0, (t - t_start) / span))
-        else:
-            end = frames.duration_s or 0.0
-            fraction = min(0.99, max(0.0, (t - t_start) / (end - t_start))) if end > t_start else 0.0
-        on_progress(fraction)
+        on_progress(t)
 
     def flush(limit: int | None = None) -> None:
         """Classify the oldest `limit` waiting faces (all when None) in one call."""
@@ -197,12 +196,13 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
             result.cancelled = True
         return result.cancelled
 
-    frames = iter_sampled_frames(path, sample_fps, t_start, t_end)
-    source = _Prefetch(frames) if prefetch else frames
+    source = _Prefetch(frames) if prefetch else iter(frames)
     frames_since_check = 0
     t_decode = time.perf_counter()
     try:
-        for index, t, frame in source:
+        for position, item in enumerate(source):
+            t, frame = item[0], item[1]
+            index = item[2] if len(item) > 2 else position
             timings["decode"] += time.perf_counter() - t_decode
             t0 = time.perf_counter()
             boxes = detector.detect(frame)
@@ -231,13 +231,14 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
                 progress(t)
             t_decode = time.perf_counter()
     finally:
-        if prefetch:
-            source.close()  # stops the decode thread, whatever ended the loop
+        # Stops the prefetch thread, or closes a generator source (a file source releases its
+        # decoder), whatever ended the loop.
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
     if not result.cancelled:
         flush()
     # (When cancelled, faces still waiting are dropped: a cancelled segment is not a result.)
-    result.stopped_early = frames.stopped_early
-    result.warning = frames.message
     result.track_count = tracker.track_count
     result.first_frame_boxes, result.last_frame_boxes = tracker.boundary_boxes()
     result.timings = {k: round(v, 4) for k, v in timings.items()}
@@ -247,142 +248,33 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
     return result
 
 
-# ---------------------------------------------------------------------------------------------
-# Aggregation: observations -> timeline buckets and a summary.
-# Observations may be `Observation`s, objects or mappings with `probs` (or `p_<label>` fields),
-# `t` and `track_id` (e.g. FaceObservation rows with footage-wide track ids).
+def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: float = 0.0,
+                    t_end: float | None = None, batch_size: int = 256,
+                    should_cancel: Callable[[], bool] | None = None,
+                    on_progress: Callable[[float], None] | None = None,
+                    tracker: IouTracker | None = None, prefetch: bool = True) -> SegmentResult:
+    """Analyse [t_start, t_end) of the footage at `path`: its frames sampled at `sample_fps`, fed to
+    `analyse_frames`. `on_progress` receives the fraction of the segment done (0-1)."""
+    frames = iter_sampled_frames(path, sample_fps, t_start, t_end)
+    span = None if t_end is None else max(1e-9, float(t_end) - float(t_start))
 
+    def fraction(t: float | None) -> float:
+        if t is None:
+            return 1.0
+        if span is not None:
+            return min(1.0, max(0.0, (t - t_start) / span))
+        end = frames.duration_s or 0.0  # known once the file is open, i.e. by the first frame
+        return min(0.99, max(0.0, (t - t_start) / (end - t_start))) if end > t_start else 0.0
 
-def _observation_arrays(observations: Iterable, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(t, track_id, probs) arrays from any supported kind of observation, in one pass. The accessor
-    is chosen from the first item, so the loop costs one call per row: a long crowd analysis
-    streams millions of rows through here."""
-    prob_fields = [f"p_{label}" for label in labels]
-    it = iter(observations)
-    first = next(it, None)
-    if first is None:
-        return np.zeros(0), np.zeros(0, np.int64), np.zeros((0, len(labels)))
-    if isinstance(first, Mapping):
-        if first.get("probs") is not None:
-            def row(o):
-                return o["t"], o.get("track_id", -1), o["probs"]
-        else:
-            def row(o):
-                return o["t"], o.get("track_id", -1), [o.get(name, 0.0) for name in prob_fields]
-    elif getattr(first, "probs", None) is not None:
-        row = operator.attrgetter("t", "track_id", "probs")
-    else:
-        getter = operator.attrgetter("t", "track_id", *prob_fields)
-
-        def row(o):
-            values = getter(o)
-            return values[0], values[1], values[2:]
-    ts, tracks, probs = [], [], []
-    for obs in itertools.chain((first,), it):
-        t, track, p = row(obs)
-        ts.append(t)
-        tracks.append(track)
-        probs.append(p)
-    return (np.asarray(ts, np.float64), np.asarray(tracks, np.int64),
-            np.asarray(probs, np.float64).reshape(len(ts), len(labels)))
-
-
-def _shares(counts: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
-    total = counts.sum()
-    return {label: (round(float(c / total), 4) if total else 0.0) for label, c in zip(labels, counts)}
-
-
-def bucket_count(duration_s: float, bucket_s: float) -> int:
-    return max(1, int(math.ceil(round(max(0.0, duration_s) / bucket_s, 9))))
-
-
-def aggregate_timeline(observations: Iterable, bucket_s: float, duration_s: float,
-                       labels: Sequence[str] = EMOTIONS, *, frame_times: Sequence[float] | None = None,
-                       sample_fps: float | None = None, fps: float | None = None) -> list[dict]:
-    """Fixed-width time buckets over [0, duration_s]: counts, shares and mean probabilities.
-
-    `frames` per bucket counts sampled frames, with or without faces. It comes from `frame_times`
-    (every sampled frame's t) when given, else from the sampling grid (`sample_fps`, capped by the
-    footage's `fps`), else it counts only the frames in which a face was seen.
-    `emotion_shares` are each label's share of the faces whose most probable emotion it is.
-    """
-    if not bucket_s or bucket_s <= 0:
-        raise ValueError(f"bucket_s must be positive, got {bucket_s!r}")
-    labels = list(labels)
-    duration_s = max(0.0, float(duration_s or 0.0))
-    n = bucket_count(duration_s, bucket_s)
-    ts, tracks, probs = _observation_arrays(observations, labels)
-    which = np.clip((ts // bucket_s).astype(np.int64), 0, n - 1) if len(ts) else np.zeros(0, np.int64)
-    top = probs.argmax(axis=1) if len(ts) else np.zeros(0, np.int64)
-
-    if frame_times is not None:
-        ft = np.asarray(list(frame_times), np.float64)
-        frames_per_bucket = np.bincount(np.clip((ft // bucket_s).astype(np.int64), 0, n - 1), minlength=n) \
-            if len(ft) else np.zeros(n, np.int64)
-    elif sample_fps:
-        rate = min(float(sample_fps), float(fps)) if fps else float(sample_fps)
-        # A still image (duration 0) is one frame at t = 0.
-        count = int(math.floor(duration_s * rate - 1e-9)) + 1 if duration_s else 1
-        grid = np.arange(count) / rate
-        frames_per_bucket = np.bincount(np.clip((grid // bucket_s).astype(np.int64), 0, n - 1), minlength=n)
-    else:
-        distinct = np.unique(ts)
-        frames_per_bucket = np.bincount(np.clip((distinct // bucket_s).astype(np.int64), 0, n - 1), minlength=n)
-
-    # Per-bucket sums with bincount: one pass over the observations, whatever the bucket count.
-    n_labels = len(labels)
-    faces_per_bucket = np.bincount(which, minlength=n)
-    counts = np.bincount(which * n_labels + top, minlength=n * n_labels).reshape(n, n_labels)
-    prob_sums = np.stack([np.bincount(which, weights=probs[:, j], minlength=n) for j in range(n_labels)], axis=1) \
-        if len(ts) else np.zeros((n, n_labels))
-    if len(ts):
-        span = int(tracks.max()) - int(tracks.min()) + 1
-        pairs = np.unique(which * span + (tracks - tracks.min()))
-        tracks_per_bucket = np.bincount(pairs // span, minlength=n)
-    else:
-        tracks_per_bucket = np.zeros(n, np.int64)
-
-    buckets = []
-    for b in range(n):
-        faces = int(faces_per_bucket[b])
-        mean_p = prob_sums[b] / faces if faces else np.zeros(n_labels)
-        frames = int(frames_per_bucket[b])
-        t0 = b * bucket_s
-        buckets.append({
-            "index": b,
-            "t_start": round(t0, 4),
-            "t_end": round(min(t0 + bucket_s, duration_s) if duration_s else t0, 4),
-            "frames": frames,
-            "faces": faces,
-            "mean_faces_per_frame": round(faces / frames, 4) if frames else 0.0,
-            "unique_tracks": int(tracks_per_bucket[b]),
-            "emotion_counts": {label: int(c) for label, c in zip(labels, counts[b])},
-            "emotion_shares": _shares(counts[b], labels),
-            "mean_probabilities": {label: round(float(v), 4) for label, v in zip(labels, mean_p)},
-        })
-    return buckets
-
-
-def summarise(observations: Iterable, frames_analysed: int, duration_s: float,
-              labels: Sequence[str] = EMOTIONS) -> dict:
-    """Headline numbers for a whole analysis. `unique_faces` counts distinct (footage-wide) track ids."""
-    labels = list(labels)
-    ts, tracks, probs = _observation_arrays(observations, labels)
-    faces = int(len(ts))
-    counts = np.bincount(probs.argmax(axis=1), minlength=len(labels))[: len(labels)] if faces else np.zeros(len(labels))
-    shares = _shares(counts, labels)
-    return {
-        "frames_analysed": int(frames_analysed),
-        "faces_detected": faces,
-        "unique_faces": int(len(np.unique(tracks))) if faces else 0,
-        "duration_s": round(float(duration_s or 0.0), 3),
-        "mean_faces_per_frame": round(faces / frames_analysed, 4) if frames_analysed else 0.0,
-        "emotion_counts": {label: int(c) for label, c in zip(labels, counts)},
-        "emotion_shares": shares,
-        "mean_probabilities": {label: round(float(v), 4)
-                               for label, v in zip(labels, probs.mean(axis=0) if faces else np.zeros(len(labels)))},
-        "dominant_emotion": labels[int(np.argmax(counts))] if faces else None,
-    }
+    result = analyse_frames(
+        ((t, image, index) for index, t, image in frames), detector=detector, classifier=classifier,
+        batch_size=batch_size, should_cancel=should_cancel,
+        on_progress=None if on_progress is None else (lambda t: on_progress(fraction(t))),
+        tracker=tracker, prefetch=prefetch)
+    result.t_start, result.t_end = float(t_start), t_end
+    result.stopped_early = frames.stopped_early
+    result.warning = frames.message
+    return result
 
 
 def relabel_tracks(observations: Iterable[Observation], mapping: Mapping[int, int]) -> list[Observation]:

@@ -52,6 +52,7 @@ class TrainingConfig:
     swa_epochs: int = 0           # average the weights of the last N epochs (SWA); 0 = off
     max_minutes: float = 0        # pause with a complete checkpoint before running past this; 0 = no limit
     pause_after_epochs: int = 0   # pause with a complete checkpoint after this many epochs of this call; 0 = off
+    architecture_options: dict | None = None  # builder options (the `tuned` family: width, dense_units, dropout)
     teacher_model: str | None = None  # distillation: a trained .keras model whose probabilities are mixed in
     distill_weight: float = 0.7   # the teacher's share of each target (the rest is the one-hot label)
 
@@ -280,6 +281,17 @@ def _config_identity(config: TrainingConfig) -> dict:
     return {k: v for k, v in config.to_json().items() if k not in RUN_CONTROL_FIELDS}
 
 
+def same_run(saved_identity: dict, config: TrainingConfig) -> bool:
+    """Whether a checkpoint's recorded identity is this config's run. A field added to TrainingConfig
+    after the checkpoint was written counts as its default there, so new options never orphan a
+    run that trains across sessions."""
+    fields = TrainingConfig.__dataclass_fields__
+    current = _config_identity(config)
+    if set(saved_identity) - set(current):
+        return False
+    return all(saved_identity.get(k, fields[k].default) == v for k, v in current.items())
+
+
 def _seed_dropout(model, seed: int, epoch: int) -> None:
     """Reset every layer's RNG (dropout) to a state fixed by (seed, epoch).
 
@@ -335,12 +347,14 @@ def recalibrate_batch_norm(model, batches, max_batches: int = 60) -> int:
 
 
 def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
-          should_stop: Callable[[], bool] | None = None) -> TrainingResult:
+          should_stop: Callable[[], bool] | None = None,
+          datasets: tuple[FaceDataset, FaceDataset | None] | None = None) -> TrainingResult:
     """Train a model and write `<output_dir>/model.keras` plus `model.json` metadata.
 
     With `config.max_minutes` the run pauses before an epoch that would not finish in time: the
     checkpoint (weights, optimizer, epoch, history, weight average) is complete, the result says
     `paused`, and the same call later resumes it with the schedule of an uninterrupted run.
+    `datasets` (train, validation) replaces reading `config.train_data`, for callers that split it.
     """
     import keras
     import tensorflow as tf
@@ -363,7 +377,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
         warnings.warn("bf16 training on a CPU without native bf16 (avx512_bf16/amx_bf16) is emulated and "
                       "much slower than float32; set mixed_precision off", RuntimeWarning, stacklevel=2)
 
-    train_data, val_data = _load_data(config)
+    train_data, val_data = datasets if datasets is not None else _load_data(config)  # datasets: k-fold
     input_size = config.crop_size or FACE_SIZE
     if input_size > FACE_SIZE:
         raise ValueError(f"crop_size must be at most the face size ({FACE_SIZE}), got {input_size}")
@@ -376,13 +390,13 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
     initial_epoch, history, compute_s = 0, [], 0.0
     if config.resume and state_path.exists() and last_path.exists():
         state = json.loads(state_path.read_text())
-        if state.get("config") == _config_identity(config):
+        if same_run(state.get("config", {}), config):
             model = keras.models.load_model(last_path)
             initial_epoch, history = state["epoch"], state["history"]
             compute_s = state.get("compute_s", 0.0)
             average.load(state.get("swa_count", 0))
     if initial_epoch == 0:
-        model = build_model(config.preset, input_size, config.weight_decay)
+        model = build_model(config.preset, input_size, config.weight_decay, **(config.architecture_options or {}))
         if config.init_model:
             _load_initial_weights(model, config)
         model.compile(
@@ -453,7 +467,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
 
     # Save a float32 copy: inference chooses its own precision at load time.
     keras.mixed_precision.set_global_policy("float32")
-    final = build_model(config.preset, input_size, 0.0)
+    final = build_model(config.preset, input_size, 0.0, **(config.architecture_options or {}))
     final.set_weights(model.get_weights())
     swa_used = bool(swa_from is not None and average.count and not stopped_early and not progress.cancelled)
     if swa_used:
@@ -500,7 +514,8 @@ def parse_config(argv: list[str] | None = None) -> TrainingConfig:
     for f in TrainingConfig.__dataclass_fields__.values():
         if f.name in ("train_data", "output_dir"):
             continue
-        kind = {"int": int, "float": float, "bool": lambda s: s.lower() in ("1", "true", "yes")}.get(
+        kind = {"int": int, "float": float, "bool": lambda s: s.lower() in ("1", "true", "yes"),
+                "dict": json.loads}.get(
             str(f.type).split(" ")[0], str)
         parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
     args = vars(parser.parse_args(argv))

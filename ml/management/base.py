@@ -1,6 +1,7 @@
 """What the ML commands share: `--json` prints exactly one JSON object on stdout, everything else
 (progress, TensorFlow's chatter, Keras' epoch lines) goes to stderr, and a refusal is a clear
-message and a non-zero exit — as JSON `{"error": ...}` too when --json was asked for."""
+message and a non-zero exit — as JSON `{"error": ...}` too when --json was asked for. A service's
+refusal (an `ApplicationError`) is such a message."""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +10,8 @@ import logging
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+
+from emo7ion_site.core.exceptions import ApplicationError
 
 
 class JsonCommand(BaseCommand):
@@ -30,8 +33,7 @@ class JsonCommand(BaseCommand):
     def handle(self, *args, **options):
         as_json = options["json"]
         try:
-            with contextlib.redirect_stdout(sys.stderr):  # libraries that print() must not spoil stdout
-                result = self.run(**options)
+            result = self._run_quietly(options)
         except CommandError as exc:
             if as_json:
                 self.stdout.write(json.dumps({"error": str(exc)}))
@@ -42,6 +44,13 @@ class JsonCommand(BaseCommand):
             self.stdout.write(self.summary(result))
         if isinstance(result, dict) and result.get("status") in ("failed", "cancelled"):
             raise CommandError(result.get("error") or result["status"], returncode=2)
+
+    def _run_quietly(self, options: dict) -> dict:
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # libraries that print() must not spoil stdout
+                return self.run(**options)
+        except ApplicationError as exc:  # a service's refusal: its message is the command's error
+            raise CommandError(str(exc)) from exc
 
     def log(self, line: str) -> None:
         sys.stderr.write(line.rstrip() + "\n")

@@ -92,7 +92,7 @@ def test_demo_prepares_a_login_and_an_analysed_footage_idempotently(db, model_ve
     project_page = client.get(urlparse(first["project_url"]).path)
     assert project_page.status_code == 200 and "emo7ion-demo-crowd.mp4" in project_page.content.decode()
     analysis_page = client.get(urlparse(first["analysis_url"]).path)
-    assert analysis_page.status_code == 200 and 'id="emotion-timeline"' in analysis_page.content.decode()
+    assert analysis_page.status_code == 200 and 'id="fig-timeline"' in analysis_page.content.decode()
     analysis = Analysis.objects.get()
     assert analysis.status == "succeeded"
     # The demo crowd is 42 faces from scikit-image's LFW subset: faces in every sampled frame.

@@ -147,12 +147,12 @@ def test_analysis_page_while_running_polls_and_has_no_chart(client, alice, proje
     Analysis.objects.filter(pk=analysis.pk).update(progress=0.42)
     client.force_login(alice)
     html = client.get(reverse("analysis-detail", args=[analysis.pk])).content.decode()
-    assert "Running" in html and 'data-finished="0"' in html
-    assert f'data-status-url="{reverse("analysis-status", args=[analysis.pk])}"' in html
-    assert "emotion-timeline" not in html and "plotly.min.js" not in html
+    assert "Running" in html and 'data-progress-state="running"' in html
+    assert f'data-progress-url="{reverse("analysis-status", args=[analysis.pk])}"' in html
+    assert "fig-timeline" not in html and "plotly.min.js" not in html
     status = client.get(reverse("analysis-status", args=[analysis.pk])).json()
     assert status == {"id": analysis.pk, "status": "running", "status_label": "Running", "progress": 0.42,
-                      "error": "", "is_finished": False, "segments_done": 0, "segment_count": 1}
+                      "error": "", "finished": False, "segments_done": 0, "segment_count": 1}
     project_status = client.get(reverse("project-status", args=[project_a.pk])).json()
     assert project_status["analyses"] == [status]
 
@@ -169,16 +169,17 @@ def test_analysis_page_shows_summary_and_a_plotly_timeline(client, alice, projec
     assert f'<div class="v">{analysis.summary["faces_detected"]}</div>' in html
     assert '<script src="/static/plotly/plotly.min.js">' in html  # local copy, never a CDN
     assert "cdn" not in html.lower()
-    figures = json.loads(re.search(r'<script type="application/json" id="figures-data">(.*?)</script>', html,
-                                   re.S).group(1))
-    timeline = figures["emotion-timeline"]
-    assert [t["name"] for t in timeline["data"]] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    # The report's timeline chart (the one timeline builder): stacked shares per stored bucket.
+    timeline = json.loads(re.search(r'<script type="application/json" class="js-figure" data-target="fig-timeline">'
+                                    r'(.*?)</script>', html, re.S).group(1))
+    bars = [t for t in timeline["data"] if t["type"] == "bar"]
+    assert [t["name"] for t in bars] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     assert timeline["layout"]["barmode"] == "stack"
-    shown = [y for trace in timeline["data"] for y in trace["y"] if y]
-    assert shown and sum(shown) == pytest.approx(100.0 * sum(1 for b in analysis.buckets.all() if b.faces), rel=1e-3)
+    shown = [y for trace in bars for y in trace["y"] if y]
+    assert shown and sum(shown) == pytest.approx(1.0 * sum(1 for b in analysis.buckets.all() if b.faces), rel=1e-3)
     # The colours are the shared palette's.
     from emo7ion_site.plotting import EMOTION_COLOURS
-    assert {t["name"]: t["marker"]["color"] for t in timeline["data"]} == EMOTION_COLOURS
+    assert {t["name"]: t["marker"]["color"] for t in bars} == EMOTION_COLOURS
     assert client.get("/static/plotly/plotly.min.js").status_code == 200
 
 
@@ -191,12 +192,3 @@ def test_cancel_from_the_page(client, alice, project_a, model_version):
     assert response.status_code == 302
     analysis.refresh_from_db()
     assert analysis.status == "cancelled" and "alice" in analysis.error
-
-
-def test_figures_are_pure_functions_of_buckets():
-    from analysis.figures import emotion_timeline
-    buckets = [{"t_start": 0, "t_end": 10, "faces": 4, "emotion_shares": {"happy": 0.75, "sad": 0.25}},
-               {"t_start": 10, "t_end": 20, "faces": 0, "emotion_shares": {}}]
-    fig = emotion_timeline(buckets)
-    happy = next(t for t in fig.data if t.name == "happy")
-    assert list(happy.x) == [5.0, 15.0] and list(happy.y) == [75.0, None]  # no faces: no bar, not 0%

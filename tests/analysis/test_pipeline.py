@@ -264,20 +264,6 @@ def settings_default_fps():
     return settings.EMO7ION_DEFAULT_SAMPLE_FPS
 
 
-@pytest.mark.parametrize("duration, fps, expected_width, expected_count", [
-    (3600, 2, 60, 60),       # 1 h at the 60 s default
-    (36000, 2, 300, 120),    # 10 h: capped at 120 buckets
-    (20, 2, 2, 10),          # a 20 s clip still gets ten
-    (4.2, 2, 0.5, 9),        # never narrower than the sampling interval
-    (2.4, 5, 0.25, 10),
-])
-def test_bucket_width_rules(duration, fps, expected_width, expected_count):
-    from ml.engine.pipeline import bucket_count
-    width = services.bucket_seconds(duration, fps, preferred_s=60)
-    assert width == expected_width
-    assert bucket_count(duration, width) == expected_count
-
-
 def test_segment_bounds_cover_the_footage():
     assert services.segment_bounds(150, 60) == [(0, 60), (60, 120), (120, 150)]
     assert services.segment_bounds(120, 60) == [(0, 60), (60, 120)]

@@ -58,6 +58,26 @@ def test_old_footage_loses_its_file_and_keeps_its_results(retained_project):
     assert services.footage_apply_retention() == []
 
 
+def test_deleting_a_raw_file_tells_the_apps_that_made_something_from_its_frames(retained_project):
+    """Analysis never imports the apps above it: whatever they made from the footage's frames (the
+    reports' thumbnails) is deleted by their receiver of `footage_file_deleted`."""
+    from analysis.signals import footage_file_deleted
+
+    old = _stored_footage(retained_project, age_days=31, sha="9" * 64)
+    heard = []
+
+    def receiver(sender, footage, **kwargs):
+        heard.append((sender, footage.pk, footage.file_deleted_at is not None))
+
+    footage_file_deleted.connect(receiver)
+    try:
+        assert services.footage_apply_retention() == [old.pk]
+        assert services.footage_delete_file(footage=Footage.objects.get(pk=old.pk)) is False  # nothing left
+    finally:
+        footage_file_deleted.disconnect(receiver)
+    assert heard == [(Footage, old.pk, True)]
+
+
 def test_running_analysis_and_organisations_without_retention_are_left_alone(retained_project):
     busy = _stored_footage(retained_project, age_days=40, sha="c" * 64)
     AnalysisFactory(footage=busy, status=Analysis.Status.RUNNING)

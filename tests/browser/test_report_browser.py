@@ -14,8 +14,8 @@ import pytest
 
 from accounts.models import Role
 from analysis.models import Analysis, FaceObservation
-from analysis.exports import OBSERVATION_COLUMNS
 from ml.engine.labels import EMOTIONS
+from reports.exports import OBSERVATION_COLUMNS
 from tests.conftest import shared_glob
 from tests.factories import DEFAULT_PASSWORD, ProjectFactory, member_of
 
@@ -38,7 +38,7 @@ def _watch_progress(page, timeout_s: float) -> list[int]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            text = page.locator("#analysis-status .js-pct").first.inner_text(timeout=2_000)
+            text = page.locator("#analysis-status [data-progress-percent]").first.inner_text(timeout=2_000)
         except Exception:  # the page is reloading between two reads
             text = ""
         match = re.match(r"(\d+)%", text.strip())
@@ -48,10 +48,10 @@ def _watch_progress(page, timeout_s: float) -> list[int]:
                 seen.append(value)
             if value == 100:
                 return seen
-        status = page.locator("#analysis-status .js-status").first
+        status = page.locator("#analysis-status [data-progress-status]").first
         if status.count() and status.inner_text().strip().lower() in ("failed", "cancelled"):
             raise AssertionError(f"the analysis ended {status.inner_text()}: "
-                                 f"{page.locator('#analysis-status .js-error').first.inner_text()}")
+                                 f"{page.locator('#analysis-status [data-progress-error]').first.inner_text()}")
         time.sleep(0.25)
     raise AssertionError(f"progress did not reach 100% within {timeout_s}s (saw {seen})")
 
@@ -81,7 +81,7 @@ def test_upload_analyse_and_read_the_report(browser_page, live_server, start_wor
     assert seen[-1] == 100 and seen == sorted(seen), f"progress went {seen}"
     analysis = Analysis.objects.get(pk=analysis_id)
     assert analysis.status == Analysis.Status.SUCCEEDED, analysis.error
-    # The analysis page reloaded into its results: its own timeline and the report's other charts.
+    # The analysis page reloaded into its results: the report's four charts (the one timeline builder's among them).
     assert wait_for_charts(page, 4) == 4
     page.locator("#moments").wait_for()
     wait_for_images(page, "#moments img")

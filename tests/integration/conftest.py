@@ -13,9 +13,10 @@ def clip(pattern: str) -> Path:
 
 
 def timeline_bars(html: str) -> list[float]:
-    """The emotion-timeline bar heights the analysis page hands to plotly.js (non-empty buckets only)."""
-    match = re.search(r'<script type="application/json" id="figures-data">(.*?)</script>', html, re.S)
-    assert match, "the analysis page has no figure data"
-    figure = json.loads(match.group(1))["emotion-timeline"]
-    assert 'id="emotion-timeline"' in html
-    return [y for trace in figure["data"] for y in trace["y"] if y]
+    """The emotion-timeline bar heights (shares) the analysis page hands to plotly.js (non-empty buckets only)."""
+    match = re.search(r'<script type="application/json" class="js-figure" data-target="fig-timeline">(.*?)</script>',
+                      html, re.S)
+    assert match, "the analysis page has no timeline figure data"
+    figure = json.loads(match.group(1))
+    assert 'id="fig-timeline"' in html
+    return [y for trace in figure["data"] if trace["type"] == "bar" for y in trace["y"] if y]

@@ -109,7 +109,7 @@ def test_web_upload_is_analysed_with_the_embedded_defaults(embedded_site):
     def finished():
         assert embedded_site["worker"].poll() is None, embedded_site["log"].read_text()[-3000:]
         status = http.get(status_url, timeout=30).json()
-        return status if status["is_finished"] else None
+        return status if status["finished"] else None
 
     status = wait_until(finished, timeout=300, interval=1.0, what="the worker to finish the analysis")
     assert status["status"] == "succeeded", status["error"]

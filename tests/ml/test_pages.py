@@ -11,7 +11,8 @@ from ml import registry, services
 from ml.engine.bias import audit as engine_audit
 from ml.engine.evaluation import evaluate_predictions
 from ml.models import BiasAudit, Dataset, Evaluation, JobStatus, ModelVersion, TrainingRun
-from tests.factories import ModelVersionFactory, OrganisationFactory, member_of
+from tests.factories import (BiasAuditFactory, EvaluationFactory, ModelVersionFactory, OrganisationFactory,
+                             TrainingRunFactory, member_of)
 from tests.ml.conftest import zip_folder
 
 pytestmark = pytest.mark.django_db
@@ -28,19 +29,18 @@ def records(fer_small):
     mv = ModelVersionFactory(metrics={"validation": evaluate_predictions(y_true, y_pred)},
                              metadata={"training": {"dataset_name": "fer-small", "history": history,
                                                     "config": {"preset": "tiny", "epochs": 2}}})
-    ev = Evaluation.objects.create(model_version=mv, dataset=ds, status=JobStatus.SUCCEEDED,
-                                   metrics={**evaluate_predictions(y_true, y_pred), "split": "val", "note": "val",
-                                            "faces_per_second": 1000.0, "data": "fer-small"})
+    ev = EvaluationFactory(model_version=mv, dataset=ds, status=JobStatus.SUCCEEDED,
+                           metrics={**evaluate_predictions(y_true, y_pred), "split": "val", "note": "val",
+                                    "faces_per_second": 1000.0, "data": "fer-small"})
     groups = {"gender": ["f", "m"] * 150, "age_band": ["20-39"] * 200 + ["60+"] * 100}
-    labelled = BiasAudit.objects.create(model_version=mv, data_path="/audit", status=JobStatus.SUCCEEDED,
-                                        result=engine_audit(y_pred, groups, y_true=y_true))
-    labelled.verdict = labelled.result["verdict"]
-    labelled.save()
-    unlabelled = BiasAudit.objects.create(model_version=mv, data_path="/audit2", status=JobStatus.SUCCEEDED,
-                                          result=engine_audit(y_pred, groups))
-    run = TrainingRun.objects.create(dataset=ds, config={"preset": "tiny", "epochs": 2, "batch_size": 32,
-                                                         "learning_rate": 0.1, "augmentation": "none"},
-                                     history=history, status=JobStatus.RUNNING, progress=1.0, log="epoch 1/2\n")
+    result = engine_audit(y_pred, groups, y_true=y_true)
+    labelled = BiasAuditFactory(model_version=mv, data_path="/audit", status=JobStatus.SUCCEEDED, result=result,
+                                verdict=result["verdict"])
+    unlabelled = BiasAuditFactory(model_version=mv, data_path="/audit2", status=JobStatus.SUCCEEDED,
+                                  result=engine_audit(y_pred, groups))
+    run = TrainingRunFactory(dataset=ds, config={"preset": "tiny", "epochs": 2, "batch_size": 32,
+                                                 "learning_rate": 0.1, "augmentation": "none"},
+                             history=history, status=JobStatus.RUNNING, progress=1.0, log="epoch 1/2\n")
     return {"dataset": ds, "mv": mv, "ev": ev, "labelled": labelled, "unlabelled": unlabelled, "run": run}
 
 
@@ -129,8 +129,8 @@ def test_activate_refused_then_allowed_from_the_page(staff_client, staff_user):
     response = staff_client.post(url, follow=True)
     assert "cannot be activated: it has no succeeded evaluation and no succeeded bias audit" in response.content.decode()
     assert not ModelVersion.objects.filter(is_active=True).exists()
-    Evaluation.objects.create(model_version=mv, data_path="/x", status=JobStatus.SUCCEEDED)
-    BiasAudit.objects.create(model_version=mv, data_path="/y", status=JobStatus.SUCCEEDED)
+    EvaluationFactory(model_version=mv, status=JobStatus.SUCCEEDED)
+    BiasAuditFactory(model_version=mv, status=JobStatus.SUCCEEDED)
     response = staff_client.post(url, follow=True)
     assert "is now the active model" in response.content.decode()
     mv.refresh_from_db()

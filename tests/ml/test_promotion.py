@@ -7,19 +7,19 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from ml import registry, services
-from ml.models import BiasAudit, Evaluation, JobStatus, ModelActivation, ModelVersion
-from tests.factories import AnalysisFactory, ModelVersionFactory, UserFactory
+from ml.models import JobStatus, ModelActivation, ModelVersion
+from tests.factories import (AnalysisFactory, BiasAuditFactory, EvaluationFactory, ModelVersionFactory,
+                             UserFactory)
 
 pytestmark = pytest.mark.django_db
 
 
 def _evaluated(mv, status=JobStatus.SUCCEEDED):
-    return Evaluation.objects.create(model_version=mv, data_path="/data/val", status=status,
-                                     metrics={"accuracy": 0.7})
+    return EvaluationFactory(model_version=mv, status=status, metrics={"accuracy": 0.7})
 
 
 def _audited(mv, status=JobStatus.SUCCEEDED):
-    return BiasAudit.objects.create(model_version=mv, data_path="/data/audit", status=status, verdict="pass")
+    return BiasAuditFactory(model_version=mv, status=status, verdict="pass")
 
 
 def test_refused_without_evaluation_and_audit():

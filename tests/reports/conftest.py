@@ -7,20 +7,25 @@ The scene (20 s of footage at 24 fps, sampled at 2 fps: 40 frames at t = 0, 0.5,
 so 80 observations: happy 30, neutral 20, fear 10, sad 10, angry 10; 3 tracks; the most positive
 window is 5-10 s (both faces happy), the most negative 15-20 s (fear and angry).
 The top emotion gets probability TOP_P[track]; the other six share the rest equally.
+
+Reports only read what finalize stored, so the scene's timeline is stored as finalize stores it: the
+engine's bucket rule and aggregation (`store_timeline`), with 1 s windows (EMO7ION_BUCKET_SECONDS=1).
 """
 from __future__ import annotations
 
 import pytest
 
 from accounts.models import Role
-from analysis.models import Analysis, FaceObservation
+from analysis.models import Analysis, FaceObservation, TimelineBucket
 from ml.engine.labels import EMOTIONS
+from ml.engine.timeline import aggregate_timeline, bucket_seconds
 from tests.factories import AnalysisFactory, FootageFactory, ModelVersionFactory, ProjectFactory, member_of
 
 FPS = 24
 SAMPLE_FPS = 2.0
 DURATION = 20.0
 TOP_P = {0: 0.7, 1: 0.6, 2: 0.5}
+SCENE_BUCKET_S = bucket_seconds(DURATION, SAMPLE_FPS, preferred_s=1.0)   # 1 s: 20 windows of 2 frames
 
 
 def scene_top(track: int, t: float) -> str | None:
@@ -53,6 +58,16 @@ def add_scene(analysis: Analysis, *, segment_s: float = 10.0, offset_track: int 
     return FaceObservation.objects.bulk_create(rows)
 
 
+def store_timeline(analysis: Analysis, bucket_s: float) -> list[TimelineBucket]:
+    """What finalize stores: the engine's buckets over the analysis' observations (frames counted on
+    the sampling grid, as the segments' frame times would give them)."""
+    footage = analysis.footage
+    rows = list(analysis.observations.values("t", "track_id", *(f"p_{e}" for e in EMOTIONS)))
+    buckets = aggregate_timeline(rows, bucket_s, footage.duration_s or 0.0, sample_fps=analysis.sample_fps,
+                                 fps=footage.fps)
+    return TimelineBucket.objects.bulk_create([TimelineBucket(analysis=analysis, **b) for b in buckets])
+
+
 @pytest.fixture
 def org_member(db):
     """(organisation, viewer user) of organisation A."""
@@ -62,11 +77,13 @@ def org_member(db):
 
 @pytest.fixture
 def scene_analysis(db):
-    """A succeeded analysis of the scene above, with no stored summary or buckets."""
+    """A succeeded analysis of the scene above, with finalize's timeline buckets but no stored summary
+    (so the key figures are counted from the observations)."""
     footage = FootageFactory(duration_s=DURATION, fps=FPS, frame_count=int(DURATION * FPS))
     analysis = AnalysisFactory(footage=footage, model_version=ModelVersionFactory(), sample_fps=SAMPLE_FPS,
                                status=Analysis.Status.SUCCEEDED, progress=1.0)
     add_scene(analysis)
+    store_timeline(analysis, SCENE_BUCKET_S)
     return analysis
 
 

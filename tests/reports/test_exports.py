@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from analysis import exports
-from analysis.models import Analysis
+from analysis.models import Analysis, FaceObservation
 from ml.engine.labels import EMOTIONS
+from reports import exports
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +65,18 @@ def test_unfinished_analysis_has_no_exports(client, viewer, scene_analysis, what
     Analysis.objects.filter(pk=scene_analysis.pk).update(status=Analysis.Status.RUNNING)
     client.force_login(viewer)
     assert client.get(f"/analyses/{scene_analysis.pk}/export/{what}").status_code == 404
+
+
+def test_one_csv_writer_and_one_rounding_for_the_page_and_the_api(client, viewer, scene_analysis):
+    """The report's export and the API's ?format=csv are the same writer: the same columns, and every
+    float rounded to CSV_DECIMALS (4) places, so a row reads the same wherever it was downloaded."""
+    FaceObservation.objects.filter(analysis=scene_analysis, t=0.0, track_id=0).update(
+        t=0.000049, p_happy=0.123456789, detector_score=0.987654321)
+    client.force_login(viewer)
+    page = _csv(client.get(f"/analyses/{scene_analysis.pk}/export/observations.csv"))
+    api = _csv(client.get(f"/api/v1/analyses/{scene_analysis.pk}/observations/?format=csv"))
+    assert exports.CSV_DECIMALS == 4
+    assert page == api and len(page) == 80
+    first = next(r for r in page if r["track_id"] == "0" and r["frame_index"] == "0")
+    assert (first["t"], first["p_happy"], first["detector_score"]) == ("0.0", "0.1235", "0.9877")
+    assert first["x"] == "40" and first["top_emotion"] == "happy"      # integers and labels as stored

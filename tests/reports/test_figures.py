@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from analysis import report_figures as rf
+from reports import figures as rf
 from emo7ion_site.plotting import EMOTION_COLOURS, figure_json
 from ml.engine.labels import EMOTIONS
 
@@ -29,7 +29,7 @@ def test_timeline_is_stacked_shares_with_faces_on_a_second_axis(buckets):
     bars = [t for t in fig.data if t.type == "bar"]
     assert [t.name for t in bars] == list(EMOTIONS)
     assert [t.marker.color for t in bars] == [EMOTION_COLOURS[e] for e in EMOTIONS]
-    assert list(bars[EMOTIONS.index("sad")].y) == [0.0, 0.5, 0.0]
+    assert list(bars[EMOTIONS.index("sad")].y) == [0.0, 0.5, None]   # no faces: no bar, not 0%
     faces = [t for t in fig.data if t.type == "scatter"]
     assert len(faces) == 1 and faces[0].yaxis == "y2" and list(faces[0].y) == [2.0, 2.0, 0.0]
     assert fig.layout.barmode == "stack"
@@ -85,3 +85,14 @@ def test_figures_serialise_small_and_script_safe(buckets):
         assert "</" not in text                      # cannot close the <script> it is embedded in
         assert len(text) < 12_000                    # no 6 kB default template per chart
         assert json.loads(text)["data"]
+
+
+def test_figures_are_pure_functions_of_buckets():
+    """The one timeline builder (the analysis page's own builder is gone): shares per window, and a
+    window without faces has no bar rather than 0% of everything."""
+    buckets = [{"t_start": 0, "t_end": 10, "faces": 4, "mean_faces_per_frame": 2.0,
+                "emotion_shares": {"happy": 0.75, "sad": 0.25}},
+               {"t_start": 10, "t_end": 20, "faces": 0, "mean_faces_per_frame": 0.0, "emotion_shares": {}}]
+    fig = rf.emotion_timeline_figure(buckets)
+    happy = next(t for t in fig.data if t.name == "happy")
+    assert list(happy.x) == [5.0, 15.0] and list(happy.y) == [0.75, None]

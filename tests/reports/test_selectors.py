@@ -1,15 +1,17 @@
-"""Report selectors aggregate in the database and give the known answers of the synthetic scene."""
+"""Report selectors read what finalize stored (or aggregate in the database where it stored no summary)
+and give the known answers of the synthetic scene."""
 from __future__ import annotations
 
 import pytest
 
-from analysis import reports
 from analysis.models import Analysis, AnalysisSegment, TimelineBucket
 from ml.engine.labels import EMOTIONS
-from ml.engine.pipeline import aggregate_timeline
+from ml.engine.timeline import aggregate_timeline
+from reports import formatting
+from reports import selectors as reports
 from tests.factories import AnalysisFactory, FootageFactory, ModelVersionFactory
 
-from .conftest import DURATION, FPS, SAMPLE_FPS, TOP_P, add_scene
+from .conftest import DURATION, FPS, SAMPLE_FPS, SCENE_BUCKET_S, TOP_P, add_scene, store_timeline
 
 pytestmark = pytest.mark.django_db
 
@@ -51,10 +53,11 @@ def test_key_figures_of_an_analysis_without_faces(db):
     assert f["positive_share"] == 0.0
 
 
-def test_timeline_from_observations_matches_the_engine(scene_analysis):
-    """The database GROUP BY and the engine's numpy aggregation agree bucket by bucket."""
-    timeline = reports.analysis_timeline(analysis=scene_analysis)
-    assert timeline.source == "observations"
+def test_timeline_reads_the_buckets_finalize_stored(scene_analysis, django_assert_num_queries):
+    """The report shows the engine's buckets as finalize stored them, bucket by bucket, in one query:
+    no observation is bucketed again on a page view."""
+    with django_assert_num_queries(1):
+        timeline = reports.analysis_timeline(analysis=scene_analysis)
     assert timeline.bucket_s == 1.0          # 20 s at 2 fps: 1 s windows (2 frames each), 20 columns
     rows = list(scene_analysis.observations.values("t", "track_id", *(f"p_{e}" for e in EMOTIONS)))
     expected = aggregate_timeline(rows, 1.0, DURATION, sample_fps=SAMPLE_FPS, fps=FPS)
@@ -72,22 +75,33 @@ def test_timeline_from_observations_matches_the_engine(scene_analysis):
     assert timeline.buckets[15]["emotion_counts"] == {**{e: 0 for e in EMOTIONS}, "fear": 2, "angry": 2}
 
 
-def test_stored_buckets_are_used_when_fine_enough(scene_analysis):
-    computed = reports.analysis_timeline(analysis=scene_analysis)
-    TimelineBucket.objects.bulk_create([TimelineBucket(analysis=scene_analysis, **{
-        k: b[k] for k in ("index", "t_start", "t_end", "frames", "faces", "mean_faces_per_frame", "unique_tracks",
-                          "emotion_counts", "emotion_shares", "mean_probabilities")}) for b in computed.buckets])
-    stored = reports.analysis_timeline(analysis=scene_analysis)
-    assert stored.source == "stored"
-    assert [b["emotion_counts"] for b in stored.buckets] == [b["emotion_counts"] for b in computed.buckets]
+def test_stored_buckets_are_read_back_as_stored(scene_analysis):
+    stored = list(TimelineBucket.objects.filter(analysis=scene_analysis).order_by("index"))
+    timeline = reports.analysis_timeline(analysis=scene_analysis)
+    assert [b["emotion_counts"] for b in timeline.buckets] == [
+        {e: b.emotion_counts.get(e, 0) for e in EMOTIONS} for b in stored]
+    # A row that omits zero counts (older finalize) still reads with every emotion present.
+    TimelineBucket.objects.filter(analysis=scene_analysis, index=0).update(emotion_counts={"happy": 2},
+                                                                          emotion_shares={"happy": 1.0})
+    first = reports.analysis_timeline(analysis=scene_analysis).buckets[0]
+    assert first["emotion_counts"] == {**{e: 0 for e in EMOTIONS}, "happy": 2}
+    assert first["emotion_shares"]["sad"] == 0.0
 
 
-def test_one_coarse_stored_bucket_is_refined_from_observations(scene_analysis):
-    # finalize's default is 60 s buckets: a 20 s clip would be a single bar, which says nothing.
+def test_a_coarse_stored_bucket_is_shown_as_stored_not_recomputed(scene_analysis):
+    """One owner for the timeline: the report never re-buckets observations to get finer windows
+    (finalize's rule already gives a short clip about a dozen)."""
+    TimelineBucket.objects.filter(analysis=scene_analysis).delete()
     TimelineBucket.objects.create(analysis=scene_analysis, index=0, t_start=0, t_end=20, frames=40, faces=80,
                                   emotion_counts={"happy": 30}, emotion_shares={"happy": 0.375})
     timeline = reports.analysis_timeline(analysis=scene_analysis)
-    assert timeline.source == "observations" and len(timeline.buckets) == 20
+    assert len(timeline.buckets) == 1 and timeline.bucket_s == 20.0
+    assert timeline.buckets[0]["faces"] == 80
+
+
+def test_an_analysis_without_stored_buckets_has_an_empty_timeline(db):
+    timeline = reports.analysis_timeline(analysis=AnalysisFactory(status=Analysis.Status.SUCCEEDED))
+    assert timeline.buckets == [] and timeline.bucket_s is None and timeline.is_empty
 
 
 def test_key_moments_find_the_positive_and_negative_peaks(scene_analysis):
@@ -157,20 +171,27 @@ def test_model_info_prefers_a_succeeded_evaluation(scene_analysis):
     assert info["evaluation"].data_path == "/data/val"
 
 
-def test_project_comparison_and_aggregated_timeline(scene_analysis):
-    project = scene_analysis.footage.project
-    # A second session of the same event, and an older analysis of the first footage that must not count.
+def _second_session(project, bucket_s: float) -> Analysis:
+    """The same scene filmed again in the project, finalized with `bucket_s` windows."""
     other = AnalysisFactory(footage=FootageFactory(project=project, duration_s=DURATION, fps=FPS),
                             model_version=ModelVersionFactory(), sample_fps=SAMPLE_FPS,
                             status=Analysis.Status.SUCCEEDED)
     add_scene(other)
+    store_timeline(other, bucket_s)
+    return other
+
+
+def test_project_comparison_and_aggregated_timeline(scene_analysis):
+    project = scene_analysis.footage.project
+    # A second session of the same event, and an older analysis of the first footage that must not count.
+    other = _second_session(project, SCENE_BUCKET_S)
     stale = AnalysisFactory(footage=scene_analysis.footage, model_version=scene_analysis.model_version,
                             status=Analysis.Status.SUCCEEDED)
     Analysis.objects.filter(pk=stale.pk).update(finished_at="2000-01-01T00:00:00Z")
     Analysis.objects.filter(pk=scene_analysis.pk).update(finished_at="2024-01-01T00:00:00Z")
     AnalysisFactory(footage=FootageFactory(project=project), status=Analysis.Status.RUNNING)
 
-    analyses = reports.project_analyses(project=project)
+    analyses = reports.project_latest_analyses(project=project)
     assert [a.pk for a in analyses] == [scene_analysis.pk, other.pk]
     rows = reports.project_comparison(analyses=analyses)
     assert [r["faces_seen"] for r in rows] == [80, 80]
@@ -185,10 +206,21 @@ def test_project_comparison_and_aggregated_timeline(scene_analysis):
     assert timeline.buckets[15]["emotion_counts"]["angry"] == 4
 
 
+def test_project_timeline_puts_narrower_windows_on_the_widest_stored_grid(scene_analysis):
+    """A 2 s-window clip and a 1 s-window clip: the common window is 2 s; the 1 s windows add up in pairs."""
+    project = scene_analysis.footage.project
+    other = _second_session(project, 2.0)
+    timeline = reports.project_timeline(analyses=[scene_analysis, other])
+    assert timeline.bucket_s == 2.0 and len(timeline.buckets) == 10
+    assert [b["faces"] for b in timeline.buckets] == [16] * 10     # 2 faces x 4 frames x 2 clips
+    assert [b["frames"] for b in timeline.buckets] == [8] * 10
+    assert timeline.buckets[-1]["t_end"] == DURATION
+    assert timeline.buckets[8]["emotion_counts"]["angry"] == 8 and timeline.buckets[8]["emotion_shares"]["fear"] == 0.5
+    assert reports.project_timeline(analyses=[]).buckets == []
+
+
 def test_format_timestamp():
-    assert reports.format_timestamp(0) == "0:00"
-    assert reports.format_timestamp(7.5) == "0:07.5"
-    assert reports.format_timestamp(125) == "2:05"
-    assert reports.format_timestamp(3723) == "1:02:03"
-    assert reports.nice_bucket_seconds(3600, 1.0) == 60
-    assert reports.nice_bucket_seconds(20, 1.0) == 1
+    assert formatting.format_timestamp(0) == "0:00"
+    assert formatting.format_timestamp(7.5) == "0:07.5"
+    assert formatting.format_timestamp(125) == "2:05"
+    assert formatting.format_timestamp(3723) == "1:02:03"

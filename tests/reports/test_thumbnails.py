@@ -1,4 +1,5 @@
-"""Key-moment thumbnails from real footage: the frame, boxes drawn, faces blurred by default."""
+"""Key-moment thumbnails from real footage: the frame, boxes drawn, faces blurred by default; rendered by
+the worker when the analysis finishes, and only read back by pages."""
 from __future__ import annotations
 
 import cv2
@@ -9,13 +10,14 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from accounts.models import Role
-from analysis import thumbnails
 from analysis.models import Analysis, FaceObservation
+from analysis.signals import analysis_finished
 from ml.engine.detectors import make_detector
+from reports import thumbnails
 from tests.conftest import shared_path
 from tests.factories import AnalysisFactory, FootageFactory, ModelVersionFactory, member_of
 
-from .conftest import probs_for
+from .conftest import probs_for, store_timeline
 
 FRAME = 30
 
@@ -103,6 +105,7 @@ def stored_analysis(db, settings, tmp_path, webcam_clip, face_frame):
     FaceObservation.objects.create(analysis=analysis, segment_index=0, t=FRAME / 30.0, frame_index=FRAME, track_id=0,
                                    x=box["x"], y=box["y"], w=box["w"], h=box["h"], detector_score=0.9,
                                    top_emotion="happy", **probs_for("happy", 0.8))
+    store_timeline(analysis, 0.25)   # what finalize stores for 2.4 s sampled at 5 fps: 10 windows of 0.25 s
     return analysis
 
 
@@ -142,6 +145,8 @@ def test_faces_the_analysis_did_not_record_are_blurred_too(stored_analysis, face
 
 
 def test_thumbnail_view_and_retention(client, stored_analysis):
+    # The worker that finalizes sends analysis_finished; reports renders the key moments' thumbnails then.
+    analysis_finished.send(sender=Analysis, analysis=stored_analysis)
     viewer = member_of(stored_analysis.footage.project.organisation, Role.VIEWER)
     client.force_login(viewer)
     response = client.get(f"/analyses/{stored_analysis.pk}/report/moments/{FRAME}.jpg")
@@ -160,6 +165,84 @@ def test_thumbnail_view_and_retention(client, stored_analysis):
     page = client.get(f"/analyses/{stored_analysis.pk}/report/").content.decode()
     assert "deleted on" in page and "retention policy" in page
     assert "/report/moments/" not in page
+    assert "Frame not shown: the raw footage is no longer stored" in page     # a placeholder, not an error
+
+
+class HeavyWorkInARequest(AssertionError):
+    pass
+
+
+@pytest.fixture
+def no_heavy_work(monkeypatch):
+    """Spies that fail the test if anything decodes video, runs a face detector, fetches footage or
+    opens any stored object (the only stored objects a report page could open are footage and JPEGs)."""
+    from django.core.files.storage import Storage
+
+    def refuse(what):
+        def spy(*args, **kwargs):
+            raise HeavyWorkInARequest(f"{what} was called")
+        return spy
+
+    monkeypatch.setattr("ml.runtime.get_detector", refuse("ml.runtime.get_detector"))
+    monkeypatch.setattr("ml.engine.detectors.make_detector", refuse("ml.engine.detectors.make_detector"))
+    monkeypatch.setattr("analysis.media.local_path_for", refuse("analysis.media.local_path_for"))
+    monkeypatch.setattr(Storage, "open", refuse("Storage.open"))
+    monkeypatch.setattr(cv2, "VideoCapture", refuse("cv2.VideoCapture"))
+
+
+def test_report_pages_never_call_the_detector_or_open_footage(client, stored_analysis, no_heavy_work):
+    """Item 8: the thumbnails were stored at finalize; the page GETs only read the database."""
+    key = thumbnails.thumbnail_key(stored_analysis, FRAME, blur=True)
+    viewer = member_of(stored_analysis.footage.project.organisation, Role.VIEWER)
+    client.force_login(viewer)
+    for url in (f"/analyses/{stored_analysis.pk}/report/", f"/analyses/{stored_analysis.pk}/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert f"/analyses/{stored_analysis.pk}/report/moments/{FRAME}.jpg" in response.content.decode()
+    # The spies are honest: rendering a thumbnail, as the page once did on demand, trips them.
+    assert not default_storage.exists(key)
+    with pytest.raises(HeavyWorkInARequest):
+        thumbnails.moment_thumbnail(analysis=stored_analysis, frame_index=FRAME)
+
+
+def test_finishing_an_analysis_stores_its_thumbnails_and_the_image_request_only_reads_them(
+        client, stored_analysis, monkeypatch):
+    key = thumbnails.thumbnail_key(stored_analysis, FRAME, blur=True)
+    analysis_finished.send(sender=Analysis, analysis=stored_analysis)
+    assert default_storage.exists(key)
+    monkeypatch.setattr("ml.runtime.get_detector", lambda *a, **k: pytest.fail("the detector ran in a request"))
+    monkeypatch.setattr(cv2, "VideoCapture", lambda *a, **k: pytest.fail("video was decoded in a request"))
+    client.force_login(member_of(stored_analysis.footage.project.organisation, Role.VIEWER))
+    response = client.get(f"/analyses/{stored_analysis.pk}/report/moments/{FRAME}.jpg")
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    with default_storage.open(key, "rb") as fh:
+        assert response.content == fh.read()
+
+
+def test_a_thumbnail_never_stored_is_a_placeholder_image(client, stored_analysis, monkeypatch):
+    monkeypatch.setattr("ml.runtime.get_detector", lambda *a, **k: pytest.fail("the detector ran in a request"))
+    monkeypatch.setattr(cv2, "VideoCapture", lambda *a, **k: pytest.fail("video was decoded in a request"))
+    client.force_login(member_of(stored_analysis.footage.project.organisation, Role.VIEWER))
+    response = client.get(f"/analyses/{stored_analysis.pk}/report/moments/{FRAME}.jpg")
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+    assert b"No thumbnail was stored for this frame" in response.content
+    assert not default_storage.exists(thumbnails.thumbnail_key(stored_analysis, FRAME, blur=True))
+
+
+def test_failed_analyses_get_no_thumbnails_and_a_render_error_never_reaches_the_worker(stored_analysis,
+                                                                                         monkeypatch):
+    key = thumbnails.thumbnail_key(stored_analysis, FRAME, blur=True)
+    Analysis.objects.filter(pk=stored_analysis.pk).update(status=Analysis.Status.FAILED)
+    stored_analysis.refresh_from_db()
+    analysis_finished.send(sender=Analysis, analysis=stored_analysis)
+    assert not default_storage.exists(key)
+
+    Analysis.objects.filter(pk=stored_analysis.pk).update(status=Analysis.Status.SUCCEEDED)
+    stored_analysis.refresh_from_db()
+    monkeypatch.setattr("reports.services.moment_thumbnails_render",
+                        lambda **kwargs: (_ for _ in ()).throw(RuntimeError("disk full")))
+    analysis_finished.send(sender=Analysis, analysis=stored_analysis)   # logged, not raised
+    assert not default_storage.exists(key)
 
 
 @pytest.mark.services
@@ -191,3 +274,17 @@ def test_thumbnails_from_footage_in_s3(db, s3_storage, settings, tmp_path, webca
     key = thumbnails.thumbnail_key(analysis, FRAME, blur=True)
     assert key in keys
     assert s3.get_object(Bucket=s3_storage["bucket"], Key=key)["Body"].read() == data
+
+
+def test_retention_deletes_the_stored_thumbnails_with_the_raw_file(client, stored_analysis):
+    """analysis deletes the raw file and says so (footage_file_deleted); reports deletes the frames it made."""
+    from analysis import services
+
+    key = thumbnails.thumbnail_key(stored_analysis, FRAME, blur=True)
+    analysis_finished.send(sender=Analysis, analysis=stored_analysis)
+    assert default_storage.exists(key)
+    assert services.footage_delete_file(footage=stored_analysis.footage) is True
+    assert not default_storage.exists(key)
+    client.force_login(member_of(stored_analysis.footage.project.organisation, Role.VIEWER))
+    page = client.get(f"/analyses/{stored_analysis.pk}/report/").content.decode()
+    assert "retention policy" in page and "Frame not shown" in page and "/report/moments/" not in page

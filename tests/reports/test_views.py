@@ -12,7 +12,7 @@ from tests.factories import AnalysisFactory, FootageFactory, ProjectFactory, mem
 
 pytestmark = pytest.mark.django_db
 
-REPORT_URLS = ("/analyses/{a}/report/", "/analyses/{a}/report/tracks/", "/analyses/{a}/report/progress.json",
+REPORT_URLS = ("/analyses/{a}/report/", "/analyses/{a}/report/tracks/", "/analyses/{a}/status/",
                "/analyses/{a}/report/moments/0.jpg", "/analyses/{a}/export/observations.csv",
                "/analyses/{a}/export/timeline.csv", "/analyses/{a}/export/report.json", "/projects/{p}/report/")
 
@@ -69,10 +69,12 @@ def test_running_analysis_shows_live_progress_not_results(client, viewer, scene_
                                                           segment_count=4, segments_done=1)
     client.force_login(viewer)
     html = client.get(f"/analyses/{scene_analysis.pk}/report/").content.decode()
-    assert f'data-progress-url="/analyses/{scene_analysis.pk}/report/progress.json"' in html
+    # The one progress endpoint (analysis-status), polled by the one poller (analysis/progress.js).
+    assert f'data-progress-url="/analyses/{scene_analysis.pk}/status/"' in html
     assert "42%" in html and "1 of 4 segments done" in html
     assert "js-figure" not in html and "Key figures" not in html
-    state = client.get(f"/analyses/{scene_analysis.pk}/report/progress.json").json()
+    assert "/static/analysis/progress.js" in html
+    state = client.get(f"/analyses/{scene_analysis.pk}/status/").json()
     assert state["status"] == "running" and state["progress"] == 0.42 and state["finished"] is False
 
 
@@ -141,7 +143,9 @@ def test_analysis_page_includes_the_report_without_repeating_itself(client, view
     assert 'id="analysis-status"' in html                       # their status card stays
     assert 'id="moments"' in html and 'id="tracks"' in html and 'id="model"' in html and 'id="exports"' in html
     targets = re.findall(r'class="js-figure" data-target="([\w-]+)"', html)
-    assert targets == ["fig-crowd", "fig-distribution", "fig-heatmap"]  # their page draws the timeline itself
+    # one builder per chart: the page's timeline is the report's, drawn once
+    assert targets == ["fig-timeline", "fig-crowd", "fig-distribution", "fig-heatmap"]
+    assert 'id="figures-data"' not in html and 'id="emotion-timeline"' not in html
     assert 'data-kpi="positive_share"' in html and "Face observations: every face found" in html
     assert f'href="/analyses/{scene_analysis.pk}/report/"' in html
     assert "{#" not in html and "{%" not in html and "#}" not in html   # no template text leaks
@@ -163,7 +167,7 @@ def test_report_of_a_still_image(client, db):
     from analysis.models import FaceObservation, Footage
     from tests.factories import ModelVersionFactory
 
-    from .conftest import probs_for
+    from .conftest import probs_for, store_timeline
 
     footage = FootageFactory(kind=Footage.Kind.IMAGE, duration_s=0.0, fps=None, frame_count=1)
     analysis = AnalysisFactory(footage=footage, model_version=ModelVersionFactory(), sample_fps=2.0,
@@ -171,6 +175,7 @@ def test_report_of_a_still_image(client, db):
     FaceObservation.objects.bulk_create([FaceObservation(
         analysis=analysis, segment_index=0, t=0.0, frame_index=0, track_id=i, x=10 * i, y=0, w=8, h=8,
         detector_score=0.9, top_emotion=e, **probs_for(e, 0.7)) for i, e in enumerate(["happy", "happy", "sad"])])
+    store_timeline(analysis, 60.0)   # finalize's rule for a still (duration 0): one bucket
     client.force_login(member_of(footage.project.organisation, Role.VIEWER))
     html = client.get(f"/analyses/{analysis.pk}/report/").content.decode()
     assert re.findall(r'class="js-figure" data-target="([\w-]+)"', html) == ["fig-distribution"]
@@ -188,7 +193,7 @@ def test_report_of_footage_without_faces_says_so(client, db):
     assert "No moment stood out" in html and "No face tracks." in html
     assert len(re.findall(r'class="js-figure"', html)) == 4      # empty charts still draw their axes
     rows = b"".join(client.get(f"/analyses/{analysis.pk}/export/observations.csv").streaming_content).decode()
-    from analysis.exports import OBSERVATION_COLUMNS
+    from reports.exports import OBSERVATION_COLUMNS
     assert rows.strip().splitlines() == [",".join(OBSERVATION_COLUMNS)]
 
 

@@ -54,6 +54,7 @@ class Command(BaseCommand):
             user = self._owner_of(project)
 
         from analysis import services
+        from emo7ion_site.core.jobs import JobStatus
         from ml import registry, runtime
 
         model_version = registry.active_model_version()
@@ -61,8 +62,8 @@ class Command(BaseCommand):
             self._fail("No emotion model is active: the shipped default model is missing "
                        "(ml/default_model/) and none is registered. See the README, 'The emotion model'.")
         try:
-            detector_name = services._validate_detector(opts["detector"])
-            sample_fps = services._validate_sample_fps(opts["sample_fps"])
+            detector_name = services.validate_detector(opts["detector"])
+            sample_fps = services.validate_sample_fps(opts["sample_fps"])
         except ValidationError as exc:
             self._fail(" ".join(exc.messages))
         # Load and warm up the model and detector first: wall_time_s measures the analysis,
@@ -86,7 +87,7 @@ class Command(BaseCommand):
                                             detector=detector_name, sample_fps=sample_fps, enqueue=False)
         analysis = services.analysis_run_inline(analysis=analysis)
         wall = time.perf_counter() - started
-        if analysis.status != analysis.Status.SUCCEEDED:
+        if analysis.status != JobStatus.SUCCEEDED:
             self._fail(f"The analysis {analysis.status}: {analysis.error}", analysis_id=analysis.pk)
         result = self._result(analysis, wall)
         if self.as_json:

@@ -1,5 +1,5 @@
-/* Emo7ion analysis pages: upload with a real progress bar, live analysis progress, charts.
-   Plain JavaScript, no CDN: plotly.min.js is served by this site. */
+/* Emo7ion project page: upload with a real progress bar. Plain JavaScript, no CDN.
+   Live analysis progress is progress.js (the one poller); charts are emo7ion-charts.js. */
 (function () {
   "use strict";
 
@@ -62,61 +62,6 @@
         text.className = "errorlist js-upload-text"; button.disabled = false;
       });
       xhr.send(new FormData(form));
-    });
-  }
-
-  // --- Live progress: poll the small JSON status endpoints, no page reload while running.
-  function render(row, s) {
-    var badge = row.querySelector(".js-status");
-    if (badge) { badge.textContent = s.status_label; badge.className = "badge js-status " + s.status; }
-    var bar = row.querySelector(".js-bar");
-    if (bar) { bar.style.width = pct(s.progress) + "%"; }
-    var label = row.querySelector(".js-pct");
-    if (label) { label.textContent = pct(s.progress) + "%"; }
-    var err = row.querySelector(".js-error");
-    if (err) { err.textContent = (s.status === "failed" || s.status === "cancelled") ? s.error : ""; }
-    row.setAttribute("data-finished", s.is_finished ? "1" : "0");
-  }
-
-  function poll(url, apply, every) {
-    var timer = setInterval(function () {
-      fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (data) { if (data && apply(data)) { clearInterval(timer); } })
-        .catch(function () { /* a missed poll is retried on the next tick */ });
-    }, every);
-  }
-
-  var single = document.getElementById("analysis-status");
-  if (single && single.getAttribute("data-finished") === "0") {
-    poll(single.getAttribute("data-status-url"), function (s) {
-      render(single, s);
-      // When it ends, reload once to show the summary and the charts the server drew.
-      if (s.is_finished) { window.location.reload(); return true; }
-      return false;
-    }, 1500);
-  }
-
-  var list = document.getElementById("analyses");
-  if (list && list.querySelector('.js-analysis[data-finished="0"]')) {
-    poll(list.getAttribute("data-status-url"), function (data) {
-      var running = 0;
-      data.analyses.forEach(function (s) {
-        var row = list.querySelector('.js-analysis[data-analysis="' + s.id + '"]');
-        if (row) { render(row, s); }
-        if (!s.is_finished) { running += 1; }
-      });
-      return running === 0;
-    }, 1500);
-  }
-
-  // --- Charts: figures arrive as JSON in the page and are drawn by the local plotly.min.js.
-  var figures = document.getElementById("figures-data");
-  if (figures && window.Plotly) {
-    var all = JSON.parse(figures.textContent);
-    Object.keys(all).forEach(function (id) {
-      var el = document.getElementById(id);
-      if (el) { Plotly.newPlot(el, all[id].data, all[id].layout, {responsive: true, displaylogo: false}); }
     });
   }
 })();

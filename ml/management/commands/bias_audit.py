@@ -1,5 +1,3 @@
-from django.core.management.base import CommandError
-
 from ml import services
 from ml.management.base import JsonCommand, resolve_dataset, resolve_model
 
@@ -33,13 +31,10 @@ class Command(JsonCommand):
         mv = resolve_model(model)
         ds = resolve_dataset(dataset) if dataset else None
         self.log(f"auditing {mv.name} on {dataset or data} ...")
-        try:
-            audit = services.bias_audit_run(
-                model_version=mv, dataset=ds, data_path=data or "", attributes=attributes.split(","),
-                gap_threshold=gap_threshold, ratio_threshold=ratio_threshold, min_group_size=min_group_size,
-                faces=faces, detector=detector, enqueue=False)
-        except services.JobRefused as exc:
-            raise CommandError(str(exc))
+        audit = services.bias_audit_run(
+            model_version=mv, dataset=ds, data_path=data or "", attributes=attributes.split(","),
+            gap_threshold=gap_threshold, ratio_threshold=ratio_threshold, min_group_size=min_group_size,
+            faces=faces, detector=detector, enqueue=False)
         audit = services.bias_audit_execute(audit=audit)
         if audit.status != "succeeded":
             return {"bias_audit_id": audit.pk, "status": audit.status, "error": audit.error}

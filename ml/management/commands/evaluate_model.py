@@ -1,5 +1,3 @@
-from django.core.management.base import CommandError
-
 from ml import services
 from ml.management.base import JsonCommand, resolve_dataset, resolve_model
 
@@ -27,11 +25,8 @@ class Command(JsonCommand):
         mv = resolve_model(model)
         ds = resolve_dataset(dataset) if dataset else None
         self.log(f"evaluating {mv.name} on {dataset or data} ...")
-        try:
-            ev = services.evaluation_run(model_version=mv, dataset=ds, data_path=data or "", split=split, tta=tta,
-                                         faces=faces, enqueue=False)
-        except services.JobRefused as exc:
-            raise CommandError(str(exc))
+        ev = services.evaluation_run(model_version=mv, dataset=ds, data_path=data or "", split=split, tta=tta,
+                                     faces=faces, enqueue=False)
         ev = services.evaluation_execute(evaluation=ev)
         if ev.status != "succeeded":
             return {"evaluation_id": ev.pk, "status": ev.status, "error": ev.error}

@@ -1,5 +1,3 @@
-from django.core.management.base import CommandError
-
 from ml import services
 from ml.management.base import JsonCommand
 
@@ -30,10 +28,7 @@ class Command(JsonCommand):
 
     def run(self, *, path, name, kind, skip_invalid, **options) -> dict:
         self.log(f"reading {path} ...")
-        try:
-            ds = services.dataset_import(path_or_file=path, name=name, kind=kind, skip_invalid=skip_invalid)
-        except services.DatasetImportError as exc:
-            raise CommandError(str(exc))
+        ds = services.dataset_import(path_or_file=path, name=name, kind=kind, skip_invalid=skip_invalid)
         return dataset_json(ds)
 
     def summary(self, r: dict) -> str:

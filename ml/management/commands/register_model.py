@@ -15,10 +15,7 @@ class Command(JsonCommand):
         super().add_arguments(parser)
 
     def run(self, *, path, name, activate, **options) -> dict:
-        try:
-            mv = services.model_version_register(path=path, name=name)
-        except services.JobRefused as exc:
-            raise CommandError(str(exc))
+        mv = services.model_version_register(path=path, name=name)
         if activate:
             try:
                 mv = services.model_version_activate(model_version=mv, note="activated by register_model")

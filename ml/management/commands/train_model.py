@@ -1,7 +1,5 @@
 import argparse
 
-from django.core.management.base import CommandError
-
 from ml import services
 from ml.management.base import JsonCommand, resolve_dataset, resolve_model
 
@@ -55,10 +53,7 @@ class Command(JsonCommand):
             "val_dataset_id": resolve_dataset(o["val_dataset"]).pk if o["val_dataset"] else None,
             "init_model_version_id": resolve_model(o["init_model"]).pk if o["init_model"] else None,
         }
-        try:
-            run = services.training_run_start(dataset=dataset, config=config, enqueue=False)
-        except services.JobRefused as exc:
-            raise CommandError(str(exc))
+        run = services.training_run_start(dataset=dataset, config=config, enqueue=False)
         run = services.training_run_execute(run=run)  # progress is logged to stderr
         mv = run.model_version
         result = {"training_run_id": run.pk, "status": run.status, "error": run.error, "config": run.config,

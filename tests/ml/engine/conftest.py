@@ -35,6 +35,21 @@ def video(prefix: str) -> Path:
     return shared_glob("media/videos", f"{prefix}_*")
 
 
+def decoded_frames(path: Path) -> list:
+    """Every frame of a video, decoded one after another with plain OpenCV (no seeking, no sampling)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
 @pytest.fixture(scope="session")
 def half_mp4(tmp_path_factory) -> Path:
     """The first half of a real mp4 whose index (moov) is at the front: the container still

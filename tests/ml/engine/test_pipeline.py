@@ -1,5 +1,6 @@
-"""The segment pipeline on real clips with a real (tiny, trained) classifier, and the aggregation
-functions on observations whose answers we know."""
+"""The frame pipeline on real clips with a real (tiny, trained) classifier: any frame source
+(`analyse_frames`) and a file's segments (`analyse_segment`). The timeline aggregation has its own
+tests in test_timeline.py."""
 from __future__ import annotations
 
 import math
@@ -10,11 +11,12 @@ import pytest
 
 from ml.engine.errors import VideoReadError
 from ml.engine.labels import EMOTIONS
-from ml.engine.pipeline import (Observation, aggregate_timeline, analyse_footage, analyse_segment,
-                                relabel_tracks, stitch_tracks, summarise)
+from ml.engine.pipeline import analyse_footage, analyse_frames, analyse_segment, relabel_tracks
+from ml.engine.timeline import aggregate_timeline, summarise
+from ml.engine.tracker import stitch_tracks
 from ml.engine.video import probe_media
 
-from .conftest import photo, video
+from .conftest import decoded_frames, photo, video
 
 
 class CountingClassifier:
@@ -51,6 +53,41 @@ def test_segment_of_a_crowd_clip(yunet, classifier):
     assert {o.track_id for o in result.observations if o.t == last_t} <= set(result.last_frame_boxes)
     first_t = result.observations[0].t
     assert {o.track_id for o in result.observations if o.t == first_t} <= set(result.first_frame_boxes)
+
+
+def test_frames_from_a_list_give_the_observations_of_the_same_frames_in_a_file(tmp_path, yunet, classifier):
+    """`analyse_frames` needs no file: fed the decoded frames of a clip from memory, it finds what
+    `analyse_segment` finds reading that clip (the seam a live camera uses)."""
+    path = tmp_path / "webcam-5fps.mp4"
+    source = cv2.VideoCapture(str(video("07")))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 5, (640, 360))
+    for _ in range(12):
+        ok, frame = source.read()
+        assert ok
+        writer.write(cv2.resize(frame, (640, 360)))
+    source.release()
+    writer.release()
+    in_memory = [(i / 5.0, frame) for i, frame in enumerate(decoded_frames(path))]
+    assert len(in_memory) == 12
+
+    from_file = analyse_segment(path, detector=yunet, classifier=classifier, sample_fps=5.0, batch_size=4)
+    from_list = analyse_frames(in_memory, detector=yunet, classifier=classifier, batch_size=4)
+
+    assert from_file.faces_detected >= 10  # one person facing a webcam, in (nearly) every frame
+    assert from_list.frames_analysed == from_file.frames_analysed == 12
+    assert from_list.frame_times == pytest.approx(from_file.frame_times, abs=1e-3)
+    assert [(o.frame_index, o.track_id, o.x, o.y, o.w, o.h, o.score) for o in from_list.observations] == \
+           [(o.frame_index, o.track_id, o.x, o.y, o.w, o.h, o.score) for o in from_file.observations]
+    assert [o.t for o in from_list.observations] == pytest.approx([o.t for o in from_file.observations], abs=1e-3)
+    np.testing.assert_allclose(np.stack([o.probs for o in from_list.observations]),
+                               np.stack([o.probs for o in from_file.observations]), atol=1e-5)
+    assert from_list.track_count == from_file.track_count
+    assert from_list.last_frame_boxes == from_file.last_frame_boxes
+
+    # A source that knows its frame numbers keeps them (a file segment starting part way does).
+    numbered = analyse_frames(((t, frame, 100 + i) for i, (t, frame) in enumerate(in_memory)),
+                              detector=yunet, classifier=classifier)
+    assert {o.frame_index for o in numbered.observations} == {o.frame_index + 100 for o in from_list.observations}
 
 
 def test_faces_are_classified_in_batches_across_frames(yunet, classifier):
@@ -173,95 +210,6 @@ def test_analyse_footage_end_to_end(yunet, classifier):
     assert sum(b["frames"] for b in out["timeline"]) == 40
     assert out["dominant_emotion"] in EMOTIONS
     assert not out["cancelled"] and not out["stopped_early"] and out["wall_time_s"] > 0
-
-
-# --- aggregation on observations with known answers ------------------------------------------
-
-def _obs(t, track, label, p=0.7):
-    probs = np.full(7, (1 - p) / 6, np.float32)
-    probs[EMOTIONS.index(label)] = p
-    return Observation(t=t, frame_index=int(t * 10), track_id=track, x=0, y=0, w=10, h=10, score=0.9, probs=probs)
-
-
-OBSERVATIONS = [
-    _obs(0.0, 0, "happy"), _obs(0.0, 1, "sad"), _obs(0.5, 0, "happy"), _obs(0.5, 1, "happy"),
-    _obs(10.0, 0, "angry"), _obs(25.5, 2, "neutral"),
-]
-
-
-def test_aggregate_timeline_counts_and_shares():
-    frame_times = [0.0, 0.5, 1.0, 10.0, 20.0, 25.5]
-    buckets = aggregate_timeline(OBSERVATIONS, 10.0, 26.0, EMOTIONS, frame_times=frame_times)
-    assert [(b["t_start"], b["t_end"]) for b in buckets] == [(0.0, 10.0), (10.0, 20.0), (20.0, 26.0)]
-    b0, b1, b2 = buckets
-    assert (b0["frames"], b0["faces"], b0["unique_tracks"]) == (3, 4, 2)
-    assert b0["mean_faces_per_frame"] == pytest.approx(4 / 3, abs=1e-4)
-    assert b0["emotion_counts"]["happy"] == 3 and b0["emotion_counts"]["sad"] == 1
-    assert b0["emotion_shares"]["happy"] == 0.75 and b0["emotion_shares"]["sad"] == 0.25
-    assert b0["mean_probabilities"]["happy"] == pytest.approx((0.7 * 3 + 0.05) / 4, abs=1e-4)
-    assert sum(b0["mean_probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert (b1["frames"], b1["faces"], b1["emotion_shares"]["angry"]) == (1, 1, 1.0)
-    assert (b2["frames"], b2["faces"], b2["emotion_shares"]["neutral"]) == (2, 1, 1.0)
-    assert [b["index"] for b in buckets] == [0, 1, 2]
-
-
-def test_empty_bucket_is_zero_not_missing():
-    buckets = aggregate_timeline(OBSERVATIONS, 5.0, 30.0, frame_times=[])
-    assert len(buckets) == 6
-    assert buckets[3]["faces"] == 0 and buckets[3]["emotion_shares"] == {label: 0.0 for label in EMOTIONS}
-    assert buckets[3]["mean_faces_per_frame"] == 0.0
-
-
-def test_frames_from_the_sampling_grid():
-    buckets = aggregate_timeline(OBSERVATIONS, 10.0, 26.0, sample_fps=2.0)
-    assert [b["frames"] for b in buckets] == [20, 20, 12]
-    # A 1 fps clip sampled at 2 fps gives 1 frame per second.
-    assert [b["frames"] for b in aggregate_timeline([], 10.0, 26.0, sample_fps=2.0, fps=1.0)] == [10, 10, 6]
-
-
-def test_frames_without_grid_count_frames_with_faces():
-    buckets = aggregate_timeline(OBSERVATIONS, 10.0, 26.0)
-    assert [b["frames"] for b in buckets] == [2, 1, 1]
-
-
-def test_aggregation_accepts_rows_with_probability_fields():
-    rows = []
-    for o in OBSERVATIONS:
-        row = {"t": o.t, "track_id": o.track_id}
-        row.update({f"p_{label}": float(p) for label, p in zip(EMOTIONS, o.probs)})
-        rows.append(row)
-    assert aggregate_timeline(rows, 10.0, 26.0, frame_times=[0, 10, 20]) == \
-           aggregate_timeline(OBSERVATIONS, 10.0, 26.0, frame_times=[0, 10, 20])
-    assert summarise(rows, 6, 26.0) == summarise(OBSERVATIONS, 6, 26.0)
-
-    class Row:  # like a FaceObservation model instance: attributes, p_<label> fields, no probs
-        def __init__(self, mapping):
-            self.__dict__.update(mapping)
-
-    objects = [Row(r) for r in rows]
-    assert aggregate_timeline(objects, 10.0, 26.0, frame_times=[0, 10, 20]) == \
-           aggregate_timeline(OBSERVATIONS, 10.0, 26.0, frame_times=[0, 10, 20])
-    assert summarise(iter(objects), 6, 26.0) == summarise(OBSERVATIONS, 6, 26.0)  # a stream is fine
-
-
-def test_summarise():
-    s = summarise(OBSERVATIONS, frames_analysed=6, duration_s=26.0)
-    assert s["frames_analysed"] == 6 and s["faces_detected"] == 6 and s["unique_faces"] == 3
-    assert s["duration_s"] == 26.0 and s["dominant_emotion"] == "happy"
-    assert s["emotion_shares"]["happy"] == pytest.approx(0.5, abs=1e-4)
-    assert sum(s["emotion_shares"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert s["emotion_counts"] == {"angry": 1, "disgust": 0, "fear": 0, "happy": 3, "sad": 1, "surprise": 0,
-                                   "neutral": 1}
-
-
-def test_observation_at_the_very_end_falls_in_the_last_bucket():
-    buckets = aggregate_timeline([_obs(30.0, 0, "fear")], 10.0, 30.0, frame_times=[30.0])
-    assert len(buckets) == 3 and buckets[-1]["faces"] == 1 and buckets[-1]["frames"] == 1
-
-
-def test_bad_bucket_width():
-    with pytest.raises(ValueError, match="bucket_s"):
-        aggregate_timeline(OBSERVATIONS, 0, 26.0)
 
 
 def _write_clip(path, seconds: int, fps: int):

@@ -92,3 +92,14 @@ def test_a_student_distilled_from_a_teacher_records_it(fer_sample_dir, tmp_path,
     assert (targets.max(axis=1) < 1.0).all()
     result = train(config)
     assert read_metadata(result.model_path)["training"]["teacher_sha256"] == sha
+
+
+def test_a_checkpoint_from_before_an_option_existed_still_resumes(fer_sample_dir, tmp_path):
+    from ml.engine.training import _config_identity, same_run
+    config = _config(fer_sample_dir, tmp_path / "run")
+    older = _config_identity(config)
+    del older["teacher_model"], older["distill_weight"]  # written by code that had no distillation yet
+    assert same_run(older, config)
+    assert not same_run(older, replace(config, distill_weight=0.5))  # not the default: another run
+    assert not same_run({**older, "removed_option": 1}, config)
+    assert not same_run({**older, "epochs": 5}, config)

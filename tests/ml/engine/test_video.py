@@ -10,7 +10,7 @@ import pytest
 from ml.engine.errors import VideoReadError
 from ml.engine.video import iter_sampled_frames, probe_media, read_frame_at
 
-from .conftest import photo, video
+from .conftest import decoded_frames, photo, video
 
 # What the clips are (the shared README and ffprobe agree on these).
 CLIPS = {
@@ -148,13 +148,7 @@ def test_segments_sample_the_same_frames_as_one_run(prefix):
 
 def test_sampled_frames_match_sequential_decoding():
     path = video("07")
-    cap = cv2.VideoCapture(str(path))
-    sequential = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        sequential.append(frame)
+    sequential = decoded_frames(path)
     for index, _, frame in iter_sampled_frames(path, 2.0):
         assert np.array_equal(frame, sequential[index])
 

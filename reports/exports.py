@@ -1,0 +1,122 @@
+"""Exports: observations and timeline as CSV, the report's numbers as JSON.
+
+One CSV writer serves the report pages and the API (`analysis.api`'s `?format=csv`). It streams:
+the observations of a one-hour crowd analysis are ~720,000 rows, read from the database in chunks
+(`iterator`) and written as they are read, never held in memory.
+
+Rounding (the same in every CSV this site writes): floats to CSV_DECIMALS (4) decimal places, i.e.
+times to 0.1 ms and probabilities, shares and scores to 1e-4 (the seven probabilities of a row still
+sum to 1 within 4e-4); integers and labels as stored.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+from django.http import JsonResponse, StreamingHttpResponse
+from django.utils.text import slugify
+
+from analysis.models import Analysis
+from ml.engine.labels import EMOTIONS
+
+from .formatting import DEFINITIONS
+from .selectors import (analysis_key_figures, analysis_key_moments, analysis_model_info, analysis_timeline,
+                        observations_of)
+
+CSV_DECIMALS = 4
+OBSERVATION_COLUMNS = ("t", "frame_index", "track_id", "x", "y", "w", "h", "detector_score", "top_emotion",
+                       *(f"p_{e}" for e in EMOTIONS))
+TIMELINE_COLUMNS = ("t_start", "t_end", "frames", "faces", "mean_faces_per_frame", "unique_tracks",
+                    *(f"share_{e}" for e in EMOTIONS), *(f"count_{e}" for e in EMOTIONS),
+                    *(f"mean_p_{e}" for e in EMOTIONS))
+CHUNK_ROWS = 5000
+
+
+class _Echo:
+    """csv.writer writes into this and gets the line back, so each row can be yielded as it is made."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_value(value):
+    return round(value, CSV_DECIMALS) if isinstance(value, float) else value
+
+
+def export_filename(analysis: Analysis, what: str, ext: str) -> str:
+    stem = slugify(analysis.footage.original_name.rsplit(".", 1)[0])[:60] or "footage"
+    return f"emo7ion-analysis-{analysis.pk}-{stem}-{what}.{ext}"
+
+
+def csv_response(rows: Iterable[Iterable], filename: str) -> StreamingHttpResponse:
+    """Stream rows (the header first) as a CSV download, every float rounded the one documented way."""
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse((writer.writerow([csv_value(v) for v in r]) for r in rows),
+                                     content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def iter_observation_rows(observations: QuerySet):
+    """Header, then one row per observation in the queryset's own order (callers filter and order)."""
+    yield OBSERVATION_COLUMNS
+    yield from observations.values_list(*OBSERVATION_COLUMNS).iterator(chunk_size=CHUNK_ROWS)
+
+
+def observations_csv_response(observations: QuerySet, filename: str) -> StreamingHttpResponse:
+    """The observations CSV: the report's export (every row) and the API's `?format=csv` (its filters)."""
+    return csv_response(iter_observation_rows(observations), filename)
+
+
+def analysis_observations_csv_response(analysis: Analysis) -> StreamingHttpResponse:
+    observations = observations_of(analysis).order_by("t", "track_id", "pk")
+    return observations_csv_response(observations, export_filename(analysis, "observations", "csv"))
+
+
+def iter_timeline_rows(analysis: Analysis):
+    yield TIMELINE_COLUMNS
+    for b in analysis_timeline(analysis=analysis).buckets:
+        yield [b["t_start"], b["t_end"], b["frames"], b["faces"], b["mean_faces_per_frame"], b["unique_tracks"],
+               *(b["emotion_shares"][e] for e in EMOTIONS), *(b["emotion_counts"][e] for e in EMOTIONS),
+               *(b["mean_probabilities"][e] for e in EMOTIONS)]
+
+
+def timeline_csv_response(analysis: Analysis) -> StreamingHttpResponse:
+    return csv_response(iter_timeline_rows(analysis), export_filename(analysis, "timeline", "csv"))
+
+
+def report_document(analysis: Analysis) -> dict:
+    """The report's numbers as one JSON-ready document (observations are in the CSV export)."""
+    figures = analysis_key_figures(analysis=analysis)
+    timeline = analysis_timeline(analysis=analysis)
+    model = analysis_model_info(analysis=analysis)
+    mv = model["model_version"]
+    footage = analysis.footage
+    return {
+        "analysis": {
+            "id": analysis.pk, "status": analysis.status, "detector": analysis.detector,
+            "sample_fps": analysis.sample_fps,
+            "started_at": analysis.started_at.isoformat() if analysis.started_at else None,
+            "finished_at": analysis.finished_at.isoformat() if analysis.finished_at else None,
+        },
+        "footage": {"id": footage.pk, "name": footage.original_name, "kind": footage.kind,
+                    "duration_s": footage.duration_s, "fps": footage.fps, "width": footage.width,
+                    "height": footage.height, "sha256": footage.sha256 or None},
+        "model_version": {"id": mv.pk, "name": mv.name, "sha256": mv.sha256, "accuracy": model["accuracy"],
+                          "balanced_accuracy": model["balanced_accuracy"], "accuracy_source": model["source"]},
+        "summary": {k: v for k, v in figures.items() if k != "duration"},
+        "definitions": DEFINITIONS,
+        "timeline": {"bucket_s": timeline.bucket_s, "buckets": [
+            {k: v for k, v in b.items() if k != "index"} for b in timeline.buckets]},
+        "key_moments": [{k: m[k] for k in ("kind", "t", "frame_index", "faces", "hits", "bucket_share")}
+                        for m in analysis_key_moments(analysis=analysis, timeline=timeline)],
+        "note": "An expression is not a person's inner state. Face tracks never identify anyone.",
+    }
+
+
+def report_json_response(analysis: Analysis) -> JsonResponse:
+    response = JsonResponse(report_document(analysis), json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(analysis, "report", "json")}"'
+    return response

@@ -1,0 +1,80 @@
+"""How report numbers read: timestamps, spans, shares, the emotion groups and their definitions.
+
+Pure functions over plain values (no database), shared by the selectors, figures, exports and pages."""
+from __future__ import annotations
+
+from emo7ion_site.plotting import EMOTION_COLOURS, NEGATIVE, NEUTRAL, POSITIVE
+from ml.engine.labels import EMOTIONS
+
+DEFINITIONS = {
+    "faces_seen": "Face observations: every face found in every sampled frame counts once, so one person "
+                  "in view for 10 sampled frames counts 10 times.",
+    "unique_faces": "Face tracks: a face followed from frame to frame within this footage. A person who "
+                    "leaves and comes back starts a new track; tracks never identify anyone.",
+    "frames_analysed": "Frames sampled from the footage at the analysis' sample rate and searched for faces.",
+    "dominant_emotion": "The expression most often read as the most likely one on a face observation.",
+    "positive": "Share of face observations whose most likely expression is happy or surprise.",
+    "negative": "Share of face observations whose most likely expression is angry, disgust, fear or sad.",
+    "neutral": "Share of face observations whose most likely expression is neutral.",
+    "mean_faces": "Mean number of faces found per sampled frame.",
+}
+
+GROUPS = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}
+NO_COLOUR = "#999999"
+
+
+def format_timestamp(seconds: float | None) -> str:
+    """'1:02:03', '2:05' or '0:07.5': the way a person reads a position in a video."""
+    if seconds is None:
+        return "–"
+    seconds = max(0.0, float(seconds))
+    whole = int(seconds)
+    frac = seconds - whole
+    h, rem = divmod(whole, 3600)
+    m, s = divmod(rem, 60)
+    text = f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    if frac >= 0.05 and not h:
+        text += f".{int(round(frac * 10)) % 10}"
+    return text
+
+
+def format_span(seconds: float) -> str:
+    """A length of time as people say it: '1 s', '30 s', '5 min', '1 h'."""
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
+
+
+def shares_from_counts(counts: dict[str, int]) -> dict[str, float]:
+    total = sum(counts.get(e, 0) for e in EMOTIONS)
+    return {e: (counts.get(e, 0) / total if total else 0.0) for e in EMOTIONS}
+
+
+def group_shares(shares: dict[str, float]) -> dict[str, float]:
+    return {name: sum(shares.get(e, 0.0) for e in members) for name, members in GROUPS.items()}
+
+
+def dominant_of(values: dict[str, float]) -> str | None:
+    if not values or not any(values.get(e) for e in EMOTIONS):
+        return None
+    # FER order breaks ties, so the answer is the same on every database.
+    return max(EMOTIONS, key=lambda e: (values.get(e) or 0.0, -EMOTIONS.index(e)))
+
+
+def colour_of(emotion: str | None) -> str:
+    return EMOTION_COLOURS.get(emotion or "", NO_COLOUR)
+
+
+def emotion_rows(values: dict[str, float]) -> list[dict]:
+    """[{emotion, value, colour}] in FER order: templates cannot index a dict by a variable."""
+    return [{"emotion": e, "value": float(values.get(e, 0.0)), "colour": EMOTION_COLOURS[e]} for e in EMOTIONS]
+
+
+def group_rows(groups: dict[str, float]) -> list[dict]:
+    """The positive / negative / neutral shares with their definitions and member colours."""
+    return [{"name": name, "share": groups[name], "definition": DEFINITIONS[name],
+             "members": [{"emotion": e, "colour": EMOTION_COLOURS[e]} for e in GROUPS[name]]}
+            for name in GROUPS]

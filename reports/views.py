@@ -1,0 +1,173 @@
+"""The analysis page, the analysis and project reports, their partials, exports and key-moment
+thumbnails. Thin: fetch the object through `analysis.selectors` (another organisation's analysis is
+a 404), call report selectors, render. Nothing here decodes video or runs a model: thumbnails were
+rendered by the worker at finalize and are only read back."""
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from accounts.permissions import ANALYSE, role_allows
+from accounts.tenancy import role_in
+from analysis import selectors as analysis_selectors
+from analysis.models import Analysis, Footage
+from emo7ion_site.plotting import figure_json
+
+from . import exports
+from .figures import analysis_figures, project_shares_figure, project_timeline_figure
+from .formatting import DEFINITIONS, format_span
+from .selectors import (analysis_report, analysis_tracks_page, frame_has_faces, project_comparison,
+                        project_latest_analyses, project_timeline, track_columns)
+from .thumbnails import footage_unavailable_reason, placeholder_svg, stored_thumbnail
+
+CHARTS = (
+    ("fig-timeline", "Emotion timeline",
+     "Share of each expression among the faces in each time window (bars, left axis) and the mean number of "
+     "faces per sampled frame (dotted line, right axis).", "wide"),
+    ("fig-crowd", "Crowd size over time",
+     "Mean faces per sampled frame, and how many distinct face tracks appeared in each window.", ""),
+    ("fig-distribution", "Overall distribution",
+     "Share of all face observations by their most likely expression.", ""),
+    ("fig-heatmap", "Emotion × time",
+     "Each cell is the share of one expression in one time window; darker means more.", "wide"),
+)
+NO_THUMBNAIL = "No thumbnail was stored for this frame"
+
+
+def _finished_analysis_for(user, pk) -> Analysis:
+    analysis = analysis_selectors.analysis_get(user, pk)
+    if analysis.status != Analysis.Status.SUCCEEDED:
+        # Partial results are never offered as if they were complete.
+        raise Http404("This analysis has not succeeded, so there is nothing to export yet.")
+    return analysis
+
+
+def _charts(analysis: Analysis, report: dict) -> list[dict]:
+    figures = analysis_figures(timeline_buckets=report["timeline"].buckets,
+                               shares=report["figures"]["emotion_shares"])
+    # A still image has one moment: only the distribution says anything; time charts would be one bar.
+    still = analysis.footage.kind == Footage.Kind.IMAGE
+    return [{"id": fid, "title": title, "caption": caption, "size": "wide" if still else size,
+             "json": figure_json(figures[fid])} for fid, title, caption, size in CHARTS
+            if not still or fid == "fig-distribution"]
+
+
+def analysis_report_context(request, analysis: Analysis) -> dict:
+    """Everything the report partials need; `report` only once the analysis has succeeded. Reads the
+    database only: no storage call, no detector (the thumbnails' <img> fetch what finalize stored)."""
+    context = {"analysis": analysis, "project": analysis.footage.project,
+               "progress": analysis_selectors.analysis_status(analysis), "definitions": DEFINITIONS}
+    if analysis.status != Analysis.Status.SUCCEEDED:
+        return context
+    report = analysis_report(analysis=analysis, track_sort=request.GET.get("tracks_sort"),
+                             track_page=request.GET.get("tracks_page") or 1)
+    report["charts"] = _charts(analysis, report)
+    report["is_still"] = analysis.footage.kind == Footage.Kind.IMAGE
+    report["footage_unavailable"] = footage_unavailable_reason(analysis.footage)
+    report["blur_faces"] = analysis.footage.project.organisation.blur_faces
+    report["bucket_label"] = format_span(report["timeline"].bucket_s) if report["timeline"].buckets else ""
+    context["report"] = report
+    return context
+
+
+@login_required
+@require_GET
+def analysis_detail(request, pk):
+    """The analysis page: its status and progress, and its report once it has succeeded."""
+    analysis = analysis_selectors.analysis_get(request.user, pk)
+    role = role_in(request.user, analysis.footage.project.organisation_id)
+    return render(request, "reports/analysis_detail.html", {
+        "footage": analysis.footage,
+        "summary": analysis.summary or {},
+        "can_cancel": role_allows(role, ANALYSE) and not analysis.is_finished,
+        **analysis_report_context(request, analysis),
+    })
+
+
+@login_required
+@require_GET
+def analysis_report_view(request, pk: int):
+    analysis = analysis_selectors.analysis_get(request.user, pk)
+    return render(request, "reports/report.html", analysis_report_context(request, analysis))
+
+
+@login_required
+@require_GET
+def analysis_tracks_view(request, pk: int):
+    """The per-track table alone, for sorting and paging without redrawing the charts."""
+    analysis = _finished_analysis_for(request.user, pk)
+    tracks, sort = analysis_tracks_page(analysis=analysis, sort=request.GET.get("tracks_sort"),
+                                        page=request.GET.get("tracks_page") or 1)
+    return render(request, "reports/_tracks.html",
+                  {"analysis": analysis,
+                   "report": {"tracks": tracks, "track_sort": sort, "track_columns": track_columns(sort)}})
+
+
+@login_required
+@require_GET
+def moment_thumbnail_view(request, pk: int, frame_index: int):
+    """The stored thumbnail of a key moment, or a placeholder image when none was stored."""
+    analysis = _finished_analysis_for(request.user, pk)
+    # Only frames the analysis looked at and found faces in: not a general frame grabber.
+    if not frame_has_faces(analysis=analysis, frame_index=frame_index):
+        raise Http404("No faces were observed in that frame.")
+    reason = footage_unavailable_reason(analysis.footage)
+    if reason:
+        raise Http404(reason)
+    data = stored_thumbnail(analysis=analysis, frame_index=frame_index)
+    if data is None:
+        response = HttpResponse(placeholder_svg(NO_THUMBNAIL), content_type="image/svg+xml")
+        response["Cache-Control"] = "private, no-cache"
+        return response
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def export_observations_csv(request, pk: int):
+    return exports.analysis_observations_csv_response(_finished_analysis_for(request.user, pk))
+
+
+@login_required
+@require_GET
+def export_timeline_csv(request, pk: int):
+    return exports.timeline_csv_response(_finished_analysis_for(request.user, pk))
+
+
+@login_required
+@require_GET
+def export_report_json(request, pk: int):
+    return exports.report_json_response(_finished_analysis_for(request.user, pk))
+
+
+def _project_charts(rows: list[dict], analyses: list[Analysis]) -> list[dict]:
+    if not rows:
+        return []
+    timeline = project_timeline(analyses=analyses)
+    return [
+        {"id": "fig-project-shares", "title": "Emotion shares by footage",
+         "caption": "Each group of bars is one footage's latest analysis; one colour per expression.",
+         "size": "wide", "json": figure_json(project_shares_figure(rows))},
+        {"id": "fig-project-timeline", "title": "Aggregated timeline across the footage",
+         "caption": "All footage on one clock, measured from the start of each clip: the share of each "
+                    "expression among every face seen in that window (bars) and the mean faces per sampled "
+                    "frame (dotted line).", "size": "wide",
+         "json": figure_json(project_timeline_figure(timeline.buckets))},
+    ]
+
+
+@login_required
+@require_GET
+def project_report_view(request, pk: int):
+    project = analysis_selectors.project_get(request.user, pk)
+    analyses = project_latest_analyses(project=project)
+    rows = project_comparison(analyses=analyses)
+    return render(request, "reports/project_report.html", {
+        "project": project, "rows": rows, "charts": _project_charts(rows, analyses), "definitions": DEFINITIONS,
+        "pending": [(a, analysis_selectors.analysis_status(a))
+                    for a in analysis_selectors.active_analyses_of(project)],
+    })
