@@ -37,6 +37,7 @@ demo: install migrate
 	$(PY) manage.py demo --host $(HOST) --port $(PORT)
 
 test: install browser-deps
+	$(VENV)/bin/lint-imports --no-cache
 	@set -a; eval "$$($(PY) scripts/test_env.py)"; set +a; \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 

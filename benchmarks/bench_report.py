@@ -75,7 +75,7 @@ def insert_analysis(*, minutes: float, faces: int, sample_fps: float, track_life
     from accounts.models import Membership, Organisation, Role
     from analysis.models import Analysis, FaceObservation, Footage, Project, TimelineBucket
     from ml.engine.labels import EMOTIONS
-    from ml.engine.pipeline import aggregate_timeline, summarise
+    from ml.engine.timeline import aggregate_timeline, bucket_seconds, summarise
     from ml.models import ModelVersion
 
     user = get_user_model().objects.create_user("bench", password="bench-password-123")
@@ -119,12 +119,8 @@ def insert_analysis(*, minutes: float, faces: int, sample_fps: float, track_life
 
     if finalized:
         # What analysis_finalize stores, computed with the same engine functions it uses.
-        try:
-            from analysis.services import bucket_seconds
-            bucket_s = bucket_seconds(duration, sample_fps)
-        except ImportError:
-            from django.conf import settings
-            bucket_s = settings.EMO7ION_BUCKET_SECONDS
+        from django.conf import settings
+        bucket_s = bucket_seconds(duration, sample_fps, preferred_s=settings.EMO7ION_BUCKET_SECONDS)
         rows = [{"t": t, "track_id": tr, "probs": p}
                 for ts, trs, ps in zip(ts_all, tr_all, pr_all) for t, tr, p in zip(ts, trs, ps)]
         frames = int(round(duration * sample_fps))
@@ -163,7 +159,7 @@ def time_get(client, url: str, repeat: int) -> dict:
 
 
 def breakdown(analysis) -> dict:
-    from analysis import reports
+    from reports import selectors as reports
 
     parts = {}
     for name, fn in (

@@ -8,8 +8,8 @@ only narrow what it sees (`get_base_queryset`), never widen it: a subclass that 
 `get_queryset` or `get_object` is refused when its class is created. An action missing from the
 table is a configuration error, not an open door.
 
-Errors: any service's `ApplicationError` (and the engine's `EngineError`) is a 400 with its message;
-this module imports no app's services to know them.
+Errors: any service's `ApplicationError` (and the engine's `EngineError`, registered by the ml app)
+is a 400 with its message; this module imports no app to know them.
 """
 from __future__ import annotations
 
@@ -32,14 +32,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from accounts.models import Organisation
 from accounts.permissions import VIEW, role_allows
 from accounts.tenancy import get_for_user, memberships_of, role_in, scope_to_user
-from emo7ion_site.core.exceptions import ApplicationError
-from ml.engine.errors import EngineError
+from emo7ion_site.core.exceptions import rule_errors
 
 # --- Errors ----------------------------------------------------------------------------------------
 
 # Refusals with a message written for the person who sent the request: the services' rule errors
 # (one base, whatever app raised them) and the engine's (plain Python, so it has its own base).
-RULE_ERRORS = (ApplicationError, EngineError)
 
 
 def _message_of(exc: Exception) -> str:
@@ -56,7 +54,7 @@ def api_exception_handler(exc, context):
                                               for field, errs in exc.error_dict.items()})
         else:
             exc = exceptions.ValidationError({"detail": " ".join(exc.messages)})
-    elif isinstance(exc, RULE_ERRORS):
+    elif isinstance(exc, rule_errors()):
         exc = exceptions.ValidationError({**getattr(exc, "extra", {}), "detail": _message_of(exc)})
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()  # never echo what was looked up

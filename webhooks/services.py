@@ -18,8 +18,9 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.utils import timezone
+
+from emo7ion_site.core.jobs import enqueue_on_commit, task_id
 
 from . import transport
 from .models import Event, WebhookDelivery, WebhookEndpoint, new_secret
@@ -133,9 +134,8 @@ def webhook_event_emit(*, organisation, event: str, subject: str, data: dict) ->
 
 
 def _enqueue(delivery: WebhookDelivery) -> None:
-    from .tasks import deliver_webhook
-
-    transaction.on_commit(lambda: deliver_webhook.delay(delivery.pk))
+    enqueue_on_commit("webhooks.tasks.deliver_webhook", args=[delivery.pk],
+                      task_id=task_id("webhook", delivery.pk, "delivery"))
 
 
 def analysis_event_data(analysis) -> dict:

@@ -21,6 +21,7 @@ from ml.engine.timeline import aggregate_timeline, bucket_seconds, summarise
 from ml.engine.tracker import stitch_tracks
 
 from ..models import Analysis, AnalysisSegment, FaceObservation, TimelineBucket
+from ..signals import analysis_results_stored
 from .analyses import analysis_step_run, announce_finished
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ def analysis_finalize(*, analysis_id: int) -> Analysis | None:
         elif summary["frames_with_faces"] < 0.25 * max(1, summary["frames_analysed"]):
             summary["note"] = (f"Faces were found in only {summary['frames_with_faces']} of "
                                f"{summary['frames_analysed']} sampled frames: treat these shares with caution.")
+        analysis.summary = summary
+        analysis_results_stored.send(sender=Analysis, analysis=analysis)
         Analysis.objects.filter(pk=analysis_id).update(
             status=JobStatus.SUCCEEDED, progress=1.0, summary=summary, error="", finished_at=timezone.now())
         announce_finished(analysis_id)

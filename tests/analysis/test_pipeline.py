@@ -282,3 +282,23 @@ def test_a_still_image_is_one_frame_footage(project_a, alice, model_version, yun
     assert s["faces_detected"] == s["unique_faces"] > 0  # every face is its own track in one frame
     buckets = list(TimelineBucket.objects.filter(analysis=analysis))
     assert len(buckets) == 1 and buckets[0].faces == s["faces_detected"] and buckets[0].frames == 1
+
+
+def test_key_moment_thumbnails_exist_before_the_analysis_shows_as_succeeded(webcam, alice, model_version):
+    """Derived results (the reports' thumbnails) are made inside finalize, before `succeeded` is visible:
+    a report opened the moment the analysis succeeds shows them, not placeholders."""
+    from analysis.signals import analysis_results_stored
+
+    seen = []
+
+    def record(sender, analysis, **kwargs):
+        seen.append(Analysis.objects.values_list("status", flat=True).get(pk=analysis.pk))
+    analysis_results_stored.connect(record, dispatch_uid="test-record")
+    try:
+        analysis = services.analysis_run_inline(analysis=start(webcam, alice, sample_fps=5))
+    finally:
+        analysis_results_stored.disconnect(dispatch_uid="test-record")
+    assert analysis.status == Analysis.Status.SUCCEEDED, analysis.error
+    assert seen == [Analysis.Status.RUNNING]
+    from reports import thumbnails
+    assert default_storage.listdir(thumbnails.thumbnail_folder(analysis))[1], "finalize stored no thumbnail"

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from analysis.models import Analysis, FaceObservation
-from analysis.signals import analysis_finished
+from analysis.signals import analysis_finished, analysis_results_stored
 from ml.engine.detectors import make_detector
 from reports import thumbnails
 from tests.conftest import shared_path
@@ -145,8 +145,8 @@ def test_faces_the_analysis_did_not_record_are_blurred_too(stored_analysis, face
 
 
 def test_thumbnail_view_and_retention(client, stored_analysis):
-    # The worker that finalizes sends analysis_finished; reports renders the key moments' thumbnails then.
-    analysis_finished.send(sender=Analysis, analysis=stored_analysis)
+    # The worker that finalizes sends analysis_results_stored; reports renders the key moments' thumbnails then.
+    analysis_results_stored.send(sender=Analysis, analysis=stored_analysis)
     viewer = member_of(stored_analysis.footage.project.organisation, Role.VIEWER)
     client.force_login(viewer)
     response = client.get(f"/analyses/{stored_analysis.pk}/report/moments/{FRAME}.jpg")
@@ -208,7 +208,7 @@ def test_report_pages_never_call_the_detector_or_open_footage(client, stored_ana
 def test_finishing_an_analysis_stores_its_thumbnails_and_the_image_request_only_reads_them(
         client, stored_analysis, monkeypatch):
     key = thumbnails.thumbnail_key(stored_analysis, FRAME, blur=True)
-    analysis_finished.send(sender=Analysis, analysis=stored_analysis)
+    analysis_results_stored.send(sender=Analysis, analysis=stored_analysis)
     assert default_storage.exists(key)
     monkeypatch.setattr("ml.runtime.get_detector", lambda *a, **k: pytest.fail("the detector ran in a request"))
     monkeypatch.setattr(cv2, "VideoCapture", lambda *a, **k: pytest.fail("video was decoded in a request"))
@@ -241,7 +241,7 @@ def test_failed_analyses_get_no_thumbnails_and_a_render_error_never_reaches_the_
     stored_analysis.refresh_from_db()
     monkeypatch.setattr("reports.services.moment_thumbnails_render",
                         lambda **kwargs: (_ for _ in ()).throw(RuntimeError("disk full")))
-    analysis_finished.send(sender=Analysis, analysis=stored_analysis)   # logged, not raised
+    analysis_results_stored.send(sender=Analysis, analysis=stored_analysis)   # logged, not raised
     assert not default_storage.exists(key)
 
 
@@ -281,7 +281,7 @@ def test_retention_deletes_the_stored_thumbnails_with_the_raw_file(client, store
     from analysis import services
 
     key = thumbnails.thumbnail_key(stored_analysis, FRAME, blur=True)
-    analysis_finished.send(sender=Analysis, analysis=stored_analysis)
+    analysis_results_stored.send(sender=Analysis, analysis=stored_analysis)
     assert default_storage.exists(key)
     assert services.footage_delete_file(footage=stored_analysis.footage) is True
     assert not default_storage.exists(key)
