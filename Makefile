@@ -12,7 +12,7 @@ EMO7ION_YUNET_MODEL ?= $(abspath $(SHARED_YUNET))
 export EMO7ION_YUNET_MODEL
 endif
 
-.PHONY: install demo test test-fast bench browser-deps migrate serve worker clean
+.PHONY: install demo test test-fast bench browser-deps migrate serve worker live-worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ serve: install
 
 worker: install
 	$(PY) -m celery -A emo7ion_site worker -Q ml,default --pool=solo --concurrency=1 --loglevel=INFO
+
+# The live worker (live sessions, photo scoring) as its own process: needs REDIS_URL (the Redis channel
+# layer). Without it, the ASGI server (`make serve`, `make demo`) runs an embedded live worker itself.
+live-worker: install
+	$(PY) manage.py live_worker
 
 clean:
 	rm -rf var/test-media var/test-db.sqlite3 var/celery

@@ -7,13 +7,16 @@ from .models import Organisation, Role
 class OrganisationForm(forms.ModelForm):
     class Meta:
         model = Organisation
-        fields = ["name", "blur_faces", "footage_retention_days"]
-        labels = {"blur_faces": "Blur faces", "footage_retention_days": "Delete raw footage after (days)"}
+        fields = ["name", "blur_faces", "footage_retention_days", "live_analysis_allowed"]
+        labels = {"blur_faces": "Blur faces", "footage_retention_days": "Delete raw footage after (days)",
+                  "live_analysis_allowed": "Allow live analysis"}
         error_messages = {"name": {"required": "An organisation needs a name."}}
         help_texts = {
             "blur_faces": "Blur every face in frames the platform stores or shows (recommended).",
             "footage_retention_days": "Raw footage is deleted after this many days; aggregates and reports "
                                       "remain. Leave empty to keep footage.",
+            "live_analysis_allowed": "Members may analyse a camera or a stream as it happens (never in "
+                                     "education or workplace settings). Switch off to refuse every live session.",
         }
 
     def clean_name(self):

@@ -24,6 +24,8 @@ class Organisation(models.Model):
     blur_faces = models.BooleanField(default=True, help_text="Blur faces in every frame the platform stores or shows.")
     footage_retention_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Delete raw footage after this many days; aggregates remain. Empty = keep.")
+    live_analysis_allowed = models.BooleanField(
+        default=True, help_text="Members may analyse cameras and streams live (owners switch this).")
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="organisations")
 

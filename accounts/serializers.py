@@ -14,15 +14,17 @@ class OrganisationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Organisation
-        fields = ["id", "slug", "name", "role", "member_count", "blur_faces", "footage_retention_days", "created_at"]
+        fields = ["id", "slug", "name", "role", "member_count", "blur_faces", "footage_retention_days",
+                  "live_analysis_allowed", "created_at"]
         read_only_fields = ["id", "slug", "role", "member_count", "created_at"]
 
 
 class OrganisationUpdateSerializer(serializers.ModelSerializer):
     class Meta:
         model = Organisation
-        fields = ["name", "blur_faces", "footage_retention_days"]
-        extra_kwargs = {"name": {"required": False}, "blur_faces": {"required": False}}
+        fields = ["name", "blur_faces", "footage_retention_days", "live_analysis_allowed"]
+        extra_kwargs = {"name": {"required": False}, "blur_faces": {"required": False},
+                        "live_analysis_allowed": {"required": False}}
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -70,10 +70,10 @@ def organisation_create(*, name: str, owner, blur_faces: bool = True,
 
 
 def organisation_update(*, organisation: Organisation, by, **fields) -> Organisation:
-    """Change name, blur_faces or footage_retention_days."""
+    """Change name, blur_faces, footage_retention_days or live_analysis_allowed."""
     _require(by, organisation, MANAGE_ORGANISATION,
              "Only owners can change this organisation's settings.")
-    editable = {"name", "blur_faces", "footage_retention_days"}
+    editable = {"name", "blur_faces", "footage_retention_days", "live_analysis_allowed"}
     unknown = set(fields) - editable
     if unknown:
         raise ValueError(f"Cannot change {', '.join(sorted(unknown))} of an organisation")

@@ -70,7 +70,14 @@ class Analysis(Job):
     Status = JobStatus
     FINISHED = FINISHED_STATUSES
 
+    class Kind(models.TextChoices):
+        UPLOAD = "upload", "Uploaded footage"
+        # Frames from a camera, analysed as they arrived and never stored; its footage row names the
+        # source and has no file (live.models.LiveSession holds the rest).
+        LIVE = "live", "Live session"
+
     footage = models.ForeignKey(Footage, on_delete=models.CASCADE, related_name="analyses")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.UPLOAD, db_index=True)
     model_version = models.ForeignKey("ml.ModelVersion", on_delete=models.PROTECT, related_name="analyses")
     detector = models.CharField(max_length=16, default="haar")
     sample_fps = models.FloatField(default=2.0)

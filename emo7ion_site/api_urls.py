@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import OrganisationViewSet, TokenView
 from analysis.api import AnalysisViewSet, FootageViewSet, ProjectViewSet
+from live.api import LiveSessionViewSet, PhotoScoreView
 from ml.api import BiasAuditViewSet, DatasetViewSet, EvaluationViewSet, ModelVersionViewSet
 from webhooks.api import WebhookEndpointViewSet
 
@@ -22,6 +23,7 @@ router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("evaluations", EvaluationViewSet, basename="evaluation")
 router.register("bias-audits", BiasAuditViewSet, basename="bias-audit")
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
+router.register("live-sessions", LiveSessionViewSet, basename="live-session")
 
 
 @api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
@@ -44,6 +46,7 @@ not_found_view = not_found
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
+    path("images/", PhotoScoreView.as_view(), name="images"),
     path("", include(router.urls)),
     re_path(r"^(?P<path>.*)$", not_found),
 ]

@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("analysis.urls")),
     path("", include("reports.urls")),  # the analysis page, reports, exports, thumbnails
+    path("", include("live.urls")),  # live sessions and photo scoring (WebSockets: live.routing)
 ]

@@ -3,7 +3,7 @@ promotion rules (ml.services), never by ticking is_active."""
 from django.contrib import admin, messages
 
 from . import services
-from .models import BiasAudit, Dataset, Evaluation, ModelActivation, ModelVersion, TrainingRun
+from .models import BiasAudit, Dataset, Evaluation, ModelActivation, ModelVersion, TrainingRun, TuningRun
 
 
 @admin.register(Dataset)
@@ -18,7 +18,7 @@ class DatasetAdmin(admin.ModelAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("name", "architecture", "is_active", "is_default_shipped", "created_at")
+    list_display = ("name", "architecture", "is_active", "is_default_shipped", "reference_evaluation", "created_at")
     list_filter = ("is_active", "is_default_shipped", "architecture")
     search_fields = ("name", "sha256", "file")
     readonly_fields = ("is_active", "sha256", "created_at")
@@ -61,13 +61,20 @@ class TrainingRunAdmin(_JobAdmin):
 
 @admin.register(Evaluation)
 class EvaluationAdmin(_JobAdmin):
-    list_display = ("id", "model_version", "dataset", "data_path", "split", "status", "created_at")
-    list_filter = ("status", "split", "tta", "model_version")
+    list_display = ("id", "model_version", "data_name", "split", "recorded_from", "status", "created_at")
+    list_filter = ("status", "recorded_from", "split", "tta", "model_version")
     search_fields = ("model_version__name", "dataset__name", "data_path", "error")
 
 
 @admin.register(BiasAudit)
 class BiasAuditAdmin(_JobAdmin):
-    list_display = ("id", "model_version", "dataset", "data_path", "status", "verdict", "created_at")
+    list_display = ("id", "model_version", "data_name", "status", "verdict", "created_at")
     list_filter = ("status", "verdict", "model_version")
     search_fields = ("model_version__name", "dataset__name", "data_path", "error")
+
+
+@admin.register(TuningRun)
+class TuningRunAdmin(_JobAdmin):
+    list_display = ("id", "dataset", "algorithm", "max_trials", "epochs_per_trial", "status", "progress", "created_at")
+    list_filter = ("status", "algorithm", "cancel_requested", "dataset")
+    search_fields = ("dataset__name", "error", "log")

@@ -41,9 +41,11 @@ def attribute_counts(attributes: dict[str, dict[str, int]]) -> go.Figure:
 
 
 def training_curves(history: list[dict], title: str = "Training curves") -> go.Figure:
-    """Loss and accuracy per epoch, training and validation (dashed)."""
+    """Loss and accuracy per epoch, training and validation (dashed); a k-fold run's folds one after
+    the other."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
-    epochs = [h.get("epoch") for h in history]
+    by_fold = any("fold" in h for h in history)
+    epochs = list(range(1, len(history) + 1)) if by_fold else [h.get("epoch") for h in history]
     for col, metric in ((1, "loss"), (2, "accuracy")):
         for key, name, dash in ((metric, "training", "solid"), (f"val_{metric}", "validation", "dash")):
             values = [h.get(key) for h in history]
@@ -52,7 +54,7 @@ def training_curves(history: list[dict], title: str = "Training curves") -> go.F
                                          line=dict(dash=dash, color="#0072B2" if name == "training" else "#D55E00"),
                                          hovertemplate=f"epoch %{{x}}: %{{y:.4f}}<extra>{name} {metric}</extra>"),
                               row=1, col=col)
-    fig.update_xaxes(title_text="epoch", tickformat="d")
+    fig.update_xaxes(title_text="epoch, fold after fold" if by_fold else "epoch", tickformat="d")
     fig.update_yaxes(rangemode="tozero", row=1, col=2)
     fig.update_layout(**_LAYOUT, title=title)
     return fig
@@ -156,4 +158,61 @@ def parity_differences(result: dict) -> go.Figure:
                   annotation_text="threshold", annotation_position="top left")
     fig.update_layout(**_LAYOUT, title="Demographic parity difference of predicted shares", barmode="group",
                       yaxis=dict(tickformat=".0%", rangemode="tozero"))
+    return fig
+
+
+_SUMMARISED = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"))
+
+
+def crossval_folds(cross_validation: dict, title: str = "k-fold cross-validation") -> go.Figure:
+    """Each fold's accuracy, balanced accuracy and macro-F1 as points, and their mean ± sd (bars with
+    error bars) once every fold has finished: how much the recipe's score moves with its data."""
+    results = [r for r in cross_validation.get("results", []) if r.get("accuracy") is not None]
+    summary = cross_validation.get("summary") or {}
+    names = [label for _, label in _SUMMARISED]
+    fig = go.Figure()
+    if summary:
+        fig.add_trace(go.Bar(
+            x=names, y=[summary[k]["mean"] for k, _ in _SUMMARISED], name="mean ± sd", marker_color="#c4d7ea",
+            error_y=dict(type="data", array=[summary[k]["sd"] for k, _ in _SUMMARISED], color="#1d2330"),
+            hovertemplate="%{x}: mean %{y:.1%}<extra></extra>"))
+    for row in results:
+        fig.add_trace(go.Scatter(
+            x=names, y=[row[k] for k, _ in _SUMMARISED], mode="markers", name=f"fold {row['fold']}",
+            marker=dict(size=9, color="#0072B2", symbol=["circle", "square", "diamond", "triangle-up", "x",
+                                                          "cross", "star"][(row["fold"] - 1) % 7]),
+            hovertemplate=f"fold {row['fold']}, " + "%{x}: %{y:.1%}<extra></extra>"))
+    fig.update_layout(**_LAYOUT, title=title, yaxis=dict(range=[0, 1], tickformat=".0%"))
+    return fig
+
+
+def reliability_diagram(bins: list[dict], ece: float | None, title: str = "Reliability diagram") -> go.Figure:
+    """Per confidence bin, how often the most probable class was right, against the diagonal a
+    perfectly calibrated model would follow; ECE is the faces-weighted mean gap."""
+    filled = [b for b in bins if b.get("n")]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                             line=dict(dash="dot", color="#8a8f99"), hoverinfo="skip"))
+    fig.add_trace(go.Bar(
+        x=[(b["lower"] + b["upper"]) / 2 for b in filled], y=[b["accuracy"] for b in filled],
+        width=[b["upper"] - b["lower"] for b in filled], name="accuracy in the bin", marker_color="#0072B2",
+        customdata=[[b["confidence"], b["n"]] for b in filled],
+        hovertemplate="confidence %{customdata[0]:.1%}: right %{y:.1%} of %{customdata[1]} faces<extra></extra>"))
+    suffix = f" (ECE {ece:.3f})" if ece is not None else ""
+    fig.update_layout(**_LAYOUT, title=title + suffix, bargap=0.05,
+                      xaxis=dict(title="confidence (probability of the predicted class)", range=[0, 1], tickformat=".0%"),
+                      yaxis=dict(title="accuracy", range=[0, 1], tickformat=".0%"))
+    return fig
+
+
+def tuning_trials(trials: list[dict], title: str = "Validation accuracy per trial") -> go.Figure:
+    """Each finished trial's best validation accuracy, in the order the search ran them."""
+    scored = [t for t in trials if t.get("val_accuracy") is not None]
+    fig = go.Figure(go.Scatter(
+        x=list(range(1, len(scored) + 1)), y=[t["val_accuracy"] for t in scored], mode="markers+lines",
+        marker=dict(size=9, color="#0072B2"), line=dict(color="#c4c9d4"),
+        text=[", ".join(f"{k} {v:g}" for k, v in sorted(t["hyperparameters"].items())) for t in scored],
+        hovertemplate="trial %{x}: %{y:.1%}<br>%{text}<extra></extra>"))
+    fig.update_layout(**_LAYOUT, title=title, xaxis=dict(title="trial", tickformat="d"),
+                      yaxis=dict(title="validation accuracy", rangemode="tozero", tickformat=".0%"))
     return fig

@@ -7,15 +7,17 @@ records, managed by staff and readable (model pages) by any signed-in user.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import Count, Q, QuerySet
 
 from emo7ion_site.core.jobs import JobStatus
+from ml.engine.datasets import SPLIT_ALIASES
 
-from .models import BiasAudit, Dataset, Evaluation, ModelActivation, ModelVersion, TrainingRun
+from .models import (BiasAudit, Dataset, Evaluation, ModelActivation, ModelVersion, TrainingRun, TrainingStatus,
+                     TuningRun, classes_without_faces, data_name_for_path, named_split)
 
 
 def dataset_local_path(dataset: Dataset) -> Path:
@@ -56,7 +58,7 @@ def datasets_for_audit() -> QuerySet[Dataset]:
 
 
 def model_versions_list() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.select_related("training_dataset").annotate(
+    return ModelVersion.objects.select_related("training_dataset", "reference_evaluation__dataset").annotate(
         n_evaluations=Count("evaluations", filter=Q(evaluations__status=JobStatus.SUCCEEDED), distinct=True),
         n_audits=Count("bias_audits", filter=Q(bias_audits__status=JobStatus.SUCCEEDED), distinct=True),
     )
@@ -82,31 +84,85 @@ def bias_audits_for(model_version: ModelVersion) -> QuerySet[BiasAudit]:
     return model_version.bias_audits.select_related("dataset", "created_by")
 
 
-def latest_evaluation(model_version: ModelVersion) -> Evaluation | None:
-    return evaluations_for(model_version).filter(status=JobStatus.SUCCEEDED).order_by("-finished_at").first()
-
-
 def latest_bias_audit(model_version: ModelVersion) -> BiasAudit | None:
     """What a report states about its model (DESIGN.md §6): the latest succeeded audit."""
     return bias_audits_for(model_version).filter(status=JobStatus.SUCCEEDED).order_by("-finished_at").first()
 
 
-def model_version_accuracy(model_version: ModelVersion) -> dict:
-    """The measured accuracy a report shows beside the model: the latest evaluation, else the
-    validation metrics recorded at training time. Keys: source, accuracy, balanced_accuracy,
-    per_class_recall, n, data."""
-    ev = latest_evaluation(model_version)
-    metrics, source, data = ({}, "", "")
-    if ev is not None:
-        metrics, source, data = ev.metrics, "evaluation", ev.metrics.get("data", "")
-    elif model_version.metrics.get("validation"):
-        metrics, source = model_version.metrics["validation"], "training validation"
-        data = (model_version.metadata.get("training") or {}).get("dataset_name", "")
-    if not metrics:
-        return {}
-    return {"source": source, "data": data, "accuracy": metrics.get("accuracy"),
-            "balanced_accuracy": metrics.get("balanced_accuracy"), "n": metrics.get("n"),
-            "per_class_recall": {k: v.get("recall") for k, v in (metrics.get("per_class") or {}).items()}}
+# Metadata keys that hold server paths: pages and the API show the folder's or file's name instead.
+_PATH_KEYS = ("train_data", "output_dir", "val_data", "init_model", "teacher_model", "fitted_on")
+
+
+def public_metadata(value):
+    """A model's metadata with every server path replaced by the name of what it points to."""
+    if isinstance(value, dict):
+        return {k: (data_name_for_path(v) if k in _PATH_KEYS and isinstance(v, str) else public_metadata(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [public_metadata(v) for v in value]
+    return value
+
+
+def reference_source_from_metadata(model_version: ModelVersion) -> dict | None:
+    """The evaluation a version's metadata records, as {metrics, data_path, dataset, split}: the
+    calibrated validation (the mode inference serves) when it was calibrated, else the validation
+    at training. None when the metadata records neither."""
+    meta = model_version.metadata or {}
+    training = meta.get("training") or {}
+    calibrated = model_version.metrics.get("calibrated_validation")
+    metrics = calibrated or model_version.metrics.get("validation")
+    if not metrics or metrics.get("accuracy") is None:
+        return None
+    data_path = ((meta.get("calibration") or {}).get("fitted_on") if calibrated
+                 else (training.get("config") or {}).get("val_data")) or ""
+    dataset = None
+    # Calibration and training read the val split of a folder that has splits; a split folder is one.
+    split = "" if SPLIT_ALIASES.get(PurePath(data_path).name.lower()) else "val"
+    if not data_path:  # validated on the training set's own val split
+        dataset = model_version.training_dataset or Dataset.objects.filter(name=training.get("dataset_name")).first()
+    data_name = dataset.name if dataset else data_name_for_path(data_path) or training.get("dataset_name", "")
+    if not data_name:  # a version whose metadata does not say what it trained on
+        data_name, split = "the validation faces recorded at training", ""
+    return {"metrics": metrics, "data_path": data_path, "dataset": dataset, "split": split, "data_name": data_name}
+
+
+def _reference_view(metrics: dict, *, data_name: str, split: str, labels: list[str], evaluation=None,
+                    recorded: str) -> dict:
+    per_class = metrics.get("per_class") or {}
+    missing = classes_without_faces(metrics, labels)
+    where = named_split(data_name, split) if split in ("train", "val", "test") else data_name
+    n = metrics.get("n")
+    return {
+        "evaluation": evaluation, "metrics": metrics, "data_name": where, "split": split, "n": n,
+        "accuracy": metrics.get("accuracy"), "balanced_accuracy": metrics.get("balanced_accuracy"),
+        "macro_f1": metrics.get("macro_f1"), "ece": metrics.get("ece"),
+        "reliability": metrics.get("reliability") or [], "missing_classes": missing, "recorded": recorded,
+        "per_class_recall": {label: (per_class.get(label) or {}).get("recall") for label in labels if label in per_class},
+        "headline": (f"{metrics['accuracy']:.1%} on {where}" + (f", {n:,} faces" if n else "")),
+    }
+
+
+def model_version_reference(model_version: ModelVersion) -> dict | None:
+    """What reports, the model card and the API quote as a version's measured accuracy: its ONE
+    reference evaluation (issue 14), never simply the latest, which may be on other faces or classes.
+    A version registered before references existed (the shipped default registers itself) falls
+    back to what its metadata recorded at training. None when nothing was measured."""
+    labels = list(model_version.labels)
+    ev = model_version.reference_evaluation
+    if ev is not None and ev.status == JobStatus.SUCCEEDED and ev.metrics.get("accuracy") is not None:
+        recorded = "recorded at training" if ev.recorded_from == Evaluation.RecordedFrom.TRAINING else "evaluation"
+        return _reference_view(ev.metrics, data_name=ev.data_name, split=ev.metrics.get("split") or ev.split,
+                               labels=labels, evaluation=ev, recorded=recorded)
+    source = reference_source_from_metadata(model_version)
+    if source is None:
+        return None
+    return _reference_view(source["metrics"], data_name=source["data_name"], split=source["split"], labels=labels,
+                           recorded="recorded at training")
+
+
+def other_evaluations(model_version: ModelVersion) -> QuerySet[Evaluation]:
+    """Every evaluation of a version but its reference (the model page lists them below it)."""
+    return evaluations_for(model_version).exclude(pk=model_version.reference_evaluation_id or 0)
 
 
 def activations_list() -> QuerySet[ModelActivation]:
@@ -115,6 +171,10 @@ def activations_list() -> QuerySet[ModelActivation]:
 
 def training_runs_list() -> QuerySet[TrainingRun]:
     return TrainingRun.objects.select_related("dataset", "model_version", "created_by")
+
+
+def tuning_runs_list() -> QuerySet[TuningRun]:
+    return TuningRun.objects.select_related("dataset", "val_dataset", "best_training_run", "created_by")
 
 
 def evaluations_list() -> QuerySet[Evaluation]:
@@ -130,6 +190,12 @@ def job_status(job) -> dict:
     out = {"id": job.pk, "status": job.status, "progress": round(job.progress, 4), "error": job.error,
            "finished": job.is_finished, "log": getattr(job, "log", "")[-20000:]}
     if isinstance(job, TrainingRun):
-        out.update(history=job.history, cancel_requested=job.cancel_requested,
-                   model_version_id=job.model_version_id, epochs=job.config.get("epochs"))
+        paused = job.status == TrainingStatus.PAUSED
+        out.update(history=job.history, cancel_requested=job.cancel_requested, paused=paused,
+                   model_version_id=job.model_version_id, epochs=job.config.get("epochs"),
+                   folds=job.config.get("folds") or 0, cross_validation=job.cross_validation,
+                   finished=job.is_finished or paused)  # a paused run waits for a person: stop polling
+    if isinstance(job, TuningRun):
+        out.update(trials=job.trials, best=job.best, max_trials=job.max_trials,
+                   cancel_requested=job.cancel_requested, best_training_run_id=job.best_training_run_id)
     return out

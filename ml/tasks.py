@@ -1,7 +1,8 @@
 """Celery tasks for ML operations: thin wrappers that load a job row and run its service.
 
 The services send them by these names (never by importing this module), with deterministic ids
-such as `ml:training:12` (`emo7ion_site.core.jobs.task_id`): a duplicate enqueue is visible.
+such as `ml:training:12`, `ml:training:12:resume:30` (a paused run's next piece) or `ml:tuning:4`
+(`emo7ion_site.core.jobs.task_id`): a duplicate enqueue is visible.
 
 They run on the `ml` queue (CELERY_TASK_ROUTES). acks_late + reject_on_worker_lost: a worker that
 dies mid-job gets the task redelivered; training then resumes from its last epoch checkpoint, and
@@ -11,7 +12,7 @@ from celery import shared_task
 from django.conf import settings
 
 from . import services
-from .models import BiasAudit, Evaluation, TrainingRun
+from .models import BiasAudit, Evaluation, TrainingRun, TuningRun
 
 # Training takes hours on a small CPU: it gets its own limits (seconds), not the analysis tasks' hour.
 TRAINING_TIME_LIMIT = getattr(settings, "EMO7ION_TRAINING_TIME_LIMIT", 24 * 3600)
@@ -23,6 +24,14 @@ def run_training(run_id: int) -> None:
     run = TrainingRun.objects.filter(pk=run_id).select_related("dataset").first()
     if run is not None:
         services.training_run_execute(run=run)
+
+
+@shared_task(name="ml.tasks.run_tuning", acks_late=True, reject_on_worker_lost=True,
+             time_limit=TRAINING_TIME_LIMIT + 300, soft_time_limit=TRAINING_TIME_LIMIT)
+def run_tuning(run_id: int) -> None:
+    run = TuningRun.objects.filter(pk=run_id).select_related("dataset", "val_dataset").first()
+    if run is not None:
+        services.tuning_run_execute(run=run)
 
 
 @shared_task(name="ml.tasks.run_evaluation", acks_late=True, reject_on_worker_lost=True)

@@ -22,7 +22,7 @@ from accounts.models import Invitation, Membership, Organisation, Role
 from analysis.models import Analysis, AnalysisSegment, FaceObservation, Footage, Project, TimelineBucket
 from emo7ion_site.core.jobs import JobStatus
 from ml.engine.labels import EMOTIONS
-from ml.models import BiasAudit, Dataset, Evaluation, ModelActivation, ModelVersion, TrainingRun
+from ml.models import BiasAudit, Dataset, Evaluation, ModelActivation, ModelVersion, TrainingRun, TuningRun
 from webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
@@ -265,6 +265,20 @@ class TrainingRunFactory(factory.django.DjangoModelFactory):
     dataset = factory.SubFactory(DatasetFactory)
     config = factory.LazyFunction(lambda: {"preset": "tiny", "epochs": 2, "batch_size": 32, "learning_rate": 0.05,
                                            "augmentation": "none"})
+    status = JobStatus.QUEUED
+
+
+class TuningRunFactory(factory.django.DjangoModelFactory):
+    """A queued search's row (nothing is enqueued: use ml.services.tuning_run_start for that)."""
+
+    class Meta:
+        model = TuningRun
+
+    dataset = factory.SubFactory(DatasetFactory)
+    algorithm = TuningRun.Algorithm.RANDOM
+    max_trials = 2
+    epochs_per_trial = 1
+    batch_size = 16
     status = JobStatus.QUEUED
 
 

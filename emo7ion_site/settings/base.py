@@ -24,6 +24,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    "daphne",  # first: `runserver` serves the ASGI application (HTTP and the live pages' WebSockets)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -37,11 +38,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "storages",
+    "channels",
     "accounts",
     "analysis",
     "ml",
     "reports",
     "webhooks",
+    "live",
 ]
 
 MIDDLEWARE = [
@@ -57,6 +60,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "emo7ion_site.urls"
 WSGI_APPLICATION = "emo7ion_site.wsgi.application"
+ASGI_APPLICATION = "emo7ion_site.asgi.application"
 
 TEMPLATES = [
     {
@@ -137,6 +141,17 @@ CACHES = {
         {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "emo7ion"}
     )
 }
+
+# --- Channels (the live pages' WebSockets and the live worker): Redis when REDIS_URL is set, so web
+# processes and a separate `manage.py live_worker` share it; otherwise the in-memory layer, which
+# only reaches within one process (the ASGI server then runs the live worker itself, see live/embedded.py).
+if REDIS_URL:
+    # socket_timeout None: the layer's receive is a blocking pop that waits for messages, and redis-py 8's
+    # default 5 s read timeout would abort it (and the consumer with it) after 5 quiet seconds.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {
+        "hosts": [{"address": REDIS_URL, "socket_timeout": None}], "capacity": 200, "expiry": 30}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery. Embedded filesystem broker by default: `make demo` needs no server.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
@@ -248,6 +263,25 @@ EMO7ION_WEBHOOK_BACKOFF_S = env.float("EMO7ION_WEBHOOK_BACKOFF_S", default=30.0)
 # Receivers on private, loopback or link-local addresses are refused unless this is set (a tenant
 # must not make the workers call internal services).
 EMO7ION_WEBHOOK_ALLOW_PRIVATE = env.bool("EMO7ION_WEBHOOK_ALLOW_PRIVATE", default=False)
+
+# --- Live analysis (live/): browser cameras and stream URLs, and photo scoring.
+# Settings in which live expression analysis is refused (EU AI Act Art. 5(1)(f): emotion recognition
+# in workplaces and education institutions is prohibited).
+EMO7ION_LIVE_PROHIBITED_SETTINGS = env.list("EMO7ION_LIVE_PROHIBITED_SETTINGS", default=["education", "workplace"])
+# "embedded": the ASGI server runs the live worker (its model in a child process); "external": a
+# separate `manage.py live_worker` does (needs the Redis channel layer).
+EMO7ION_LIVE_WORKER = env("EMO7ION_LIVE_WORKER", default="external" if REDIS_URL else "embedded")
+EMO7ION_LIVE_DEFAULT_FPS = env.float("EMO7ION_LIVE_DEFAULT_FPS", default=4.0)
+EMO7ION_LIVE_MAX_FPS = env.float("EMO7ION_LIVE_MAX_FPS", default=10.0)
+EMO7ION_LIVE_CHUNK_SECONDS = env.float("EMO7ION_LIVE_CHUNK_SECONDS", default=60.0)  # one stored segment per chunk
+EMO7ION_LIVE_IDLE_STOP_S = env.float("EMO7ION_LIVE_IDLE_STOP_S", default=15 * 60.0)  # no frames this long: stop
+# Room cameras usually sit on private networks: stream URLs may point there unless this is off.
+EMO7ION_LIVE_STREAM_ALLOW_PRIVATE = env.bool("EMO7ION_LIVE_STREAM_ALLOW_PRIVATE", default=True)
+EMO7ION_PHOTO_MAX_BYTES = env.int("EMO7ION_PHOTO_MAX_BYTES", default=15 * 1024 ** 2)
+EMO7ION_PHOTO_FETCH_TIMEOUT = env.float("EMO7ION_PHOTO_FETCH_TIMEOUT", default=10.0)  # seconds, whole download
+EMO7ION_PHOTO_MAX_REDIRECTS = env.int("EMO7ION_PHOTO_MAX_REDIRECTS", default=3)
+# Photo URLs on private, loopback or link-local addresses are refused unless this is set (as webhooks).
+EMO7ION_PHOTO_ALLOW_PRIVATE = env.bool("EMO7ION_PHOTO_ALLOW_PRIVATE", default=False)
 
 LOGGING = {
     "version": 1,

@@ -6,19 +6,26 @@
   needs no model file.
 
 Both accept `upscale`: frames are enlarged before detection so that small faces in crowds reach
-the detector's smallest anchor, and boxes are mapped back to the original frame.
+the detector's smallest anchor, and boxes are mapped back to the original frame. `base_scale(w, h)`
+says what that factor is for a frame size, and `detect_scaled(image, scale)` detects at any other
+factor: the adaptive detection schedule (`ml.engine.schedule`) runs a downscaled pass over the whole
+frame, full-resolution tiles where small faces are, and `detect_in_regions` (many small regions of
+one frame in one detector call) to follow faces between full detections.
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from .errors import ImageReadError, ModelFileError, UnknownDetectorError
+from .tracker import iou_matrix
 
 DETECTOR_NAMES = ("yunet", "haar")
 
@@ -92,7 +99,32 @@ def _clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -
     return x0, y0, x1 - x0, y1 - y0
 
 
-class YuNetDetector:
+def _resized(image: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return image
+    # Area averaging when shrinking: plain bilinear sampling aliases small faces away.
+    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
+
+
+class _ScaledDetector:
+    """What both detectors share: `detect` is `detect_scaled` at the `upscale` option's factor."""
+
+    upscale = 1.0
+
+    def base_scale(self, width: int, height: int) -> float:
+        """The factor `detect` resizes a frame of this size by (its `upscale` option)."""
+        return _resolve_upscale(self.upscale, width, height)
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        bgr = _as_bgr(image)
+        return self.detect_scaled(bgr, self.base_scale(bgr.shape[1], bgr.shape[0]))
+
+    def detect_scaled(self, image: np.ndarray, scale: float) -> list[FaceBox]:
+        raise NotImplementedError
+
+
+class YuNetDetector(_ScaledDetector):
     name = "yunet"
 
     def __init__(self, model_path: str | os.PathLike | None, *, score_threshold: float = YUNET_SCORE_THRESHOLD,
@@ -128,11 +160,11 @@ class YuNetDetector:
         # setInputSize + detect mutate the network: one frame at a time per detector object.
         self._lock = threading.Lock()
 
-    def detect(self, image: np.ndarray) -> list[FaceBox]:
+    def detect_scaled(self, image: np.ndarray, scale: float) -> list[FaceBox]:
+        """Faces found with the image resized by `scale` (boxes in the image's own coordinates)."""
         bgr = _as_bgr(image)
         height, width = bgr.shape[:2]
-        scale = _resolve_upscale(self.upscale, width, height)
-        work = bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        work = _resized(bgr, scale)
         with self._lock:
             size = (work.shape[1], work.shape[0])
             if size != self._input_size:
@@ -153,7 +185,7 @@ class YuNetDetector:
         return boxes
 
 
-class HaarDetector:
+class HaarDetector(_ScaledDetector):
     name = "haar"
     CASCADE = "haarcascade_frontalface_default.xml"
 
@@ -179,14 +211,11 @@ class HaarDetector:
         # One detector object may be shared by threads (a cached per-process instance).
         self._lock = threading.Lock()
 
-    def detect(self, image: np.ndarray) -> list[FaceBox]:
+    def detect_scaled(self, image: np.ndarray, scale: float) -> list[FaceBox]:
+        """Faces found with the image resized by `scale` (boxes in the image's own coordinates)."""
         bgr = _as_bgr(image)
         height, width = bgr.shape[:2]
-        grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-        scale = _resolve_upscale(self.upscale, width, height)
-        if scale != 1.0:
-            grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        grey = cv2.equalizeHist(grey)
+        grey = cv2.equalizeHist(_resized(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), scale))
         with self._lock:
             rects, neighbours = self._cascade.detectMultiScale2(
                 grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
@@ -201,6 +230,104 @@ class HaarDetector:
             boxes.append(FaceBox(*clipped, score=round(score, 4), landmarks=None))
         boxes.sort(key=lambda b: (b.y, b.x))
         return boxes
+
+
+# The mosaic of `detect_in_regions`: regions side by side with a black gap between them, so that no
+# face is found across two regions. Regions start on multiples of the network's largest stride, in
+# the frame and in the mosaic, so the network sees a face at the same phase as in a full detection
+# (a face found with score 0.61 in the frame is then found again, not lost to a shifted grid).
+MOSAIC_GAP = 16
+MOSAIC_ALIGN = 32
+
+
+def _shelf_layout(sizes: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], int, int]:
+    """Places for rectangles (w, h) in rows ("shelves"), tallest first, at aligned positions: their
+    top-left corners and the canvas size. A few row widths are tried; the smallest canvas wins."""
+    area = sum((w + MOSAIC_GAP) * (h + MOSAIC_GAP) for w, h in sizes)
+    widest = max(w for w, _ in sizes)
+    order = sorted(range(len(sizes)), key=lambda i: -sizes[i][1])
+    best = None
+    for width in {widest, *(max(widest, int(math.sqrt(area) * f)) for f in (1.0, 1.3, 1.7, 2.5))}:
+        places: list[tuple[int, int]] = [(0, 0)] * len(sizes)
+        x = y = row_height = 0
+        for i in order:
+            w, h = sizes[i]
+            if x and x + w > width:
+                x, y, row_height = 0, _aligned_up(y + row_height + MOSAIC_GAP), 0
+            places[i] = (x, y)
+            x = _aligned_up(x + w + MOSAIC_GAP)
+            row_height = max(row_height, h)
+        canvas_w = _aligned_up(max(px + sizes[i][0] for i, (px, _) in enumerate(places)))
+        canvas_h = _aligned_up(max(py + sizes[i][1] for i, (_, py) in enumerate(places)))
+        if best is None or canvas_w * canvas_h < best[1] * best[2]:
+            best = (places, canvas_w, canvas_h)
+    return best
+
+
+def _aligned_up(value: int) -> int:
+    return -(-int(value) // MOSAIC_ALIGN) * MOSAIC_ALIGN
+
+
+def detect_in_regions(detector, image: np.ndarray, regions: Sequence[tuple[int, int, int, int, float]]) -> list[FaceBox]:
+    """Faces in some rectangles (x0, y0, x1, y1, scale) of one frame, found with ONE detector call.
+
+    Each region is cut out, resized by its `scale` (the detector's own full-resolution factor makes
+    the network see the same pixels a full detection would) and placed in a mosaic with black gaps;
+    the detector runs on the mosaic, and each box is mapped back to the frame. A box centred in a
+    gap is dropped. This is how the adaptive schedule re-checks every tracked face of a frame for
+    the price of a small image, instead of the whole frame or one call per face."""
+    bgr = _as_bgr(image)
+    height, width = bgr.shape[:2]
+    cuts = []
+    for x0, y0, x1, y1, scale in regions:
+        step = MOSAIC_ALIGN / scale  # the largest stride, in frame pixels
+        x0, y0 = int(max(0, x0) // step * step), int(max(0, y0) // step * step)
+        # Whole strides wide and high: the slot in the mosaic is filled with the frame, not black.
+        x1 = min(width, int(x0 + math.ceil((x1 - x0) / step) * step))
+        y1 = min(height, int(y0 + math.ceil((y1 - y0) / step) * step))
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            cuts.append(((x0, y0, scale), _resized(bgr[y0:y1, x0:x1], scale)))
+    if not cuts:
+        return []
+    places, canvas_w, canvas_h = _shelf_layout([(c.shape[1], c.shape[0]) for _, c in cuts])
+    canvas = np.zeros((canvas_h, canvas_w, 3), np.uint8)
+    for (px, py), (_, cut) in zip(places, cuts):
+        canvas[py:py + cut.shape[0], px:px + cut.shape[1]] = cut
+    found = []
+    for box in detector.detect_scaled(canvas, 1.0):
+        cx, cy = box.x + box.w / 2, box.y + box.h / 2
+        for (px, py), ((x0, y0, scale), cut) in zip(places, cuts):
+            if px <= cx < px + cut.shape[1] and py <= cy < py + cut.shape[0]:
+                break
+        else:
+            continue  # centred in a gap
+        # Canvas (u, v) -> frame: u = px + (x - x0) * scale.
+        dx, dy = x0 - px / scale, y0 - py / scale
+        clipped = _clip_box(box.x / scale + dx, box.y / scale + dy, box.w / scale, box.h / scale, width, height)
+        if clipped is not None:
+            landmarks = None if box.landmarks is None else tuple(
+                (u / scale + dx, v / scale + dy) for u, v in box.landmarks)
+            found.append(FaceBox(*clipped, score=box.score, landmarks=landmarks))
+    return sorted(found, key=lambda b: (b.y, b.x))
+
+
+def suppress_overlaps(boxes: Sequence[FaceBox], iou_threshold: float) -> list[FaceBox]:
+    """One box per face when passes overlap (a downscaled frame and a tile): the most confident box
+    of every group overlapping by more than `iou_threshold`, sorted top to bottom as `detect` sorts."""
+    ordered = sorted(boxes, key=lambda b: -b.score)
+    if len(ordered) < 2:
+        return sorted(ordered, key=lambda b: (b.y, b.x))
+    iou = iou_matrix(*(np.array([b.as_tuple() for b in ordered], float),) * 2)
+    kept: list[int] = []
+    for i in range(len(ordered)):
+        if all(iou[i, j] <= iou_threshold for j in kept):
+            kept.append(i)
+    return sorted((ordered[i] for i in kept), key=lambda b: (b.y, b.x))
+
+
+def supports_scaled_detection(detector) -> bool:
+    """Whether a detector offers what the adaptive schedule needs (a test double may only `detect`)."""
+    return callable(getattr(detector, "detect_scaled", None)) and callable(getattr(detector, "base_scale", None))
 
 
 def make_detector(name: str, yunet_model: str | os.PathLike | None = None, **options):

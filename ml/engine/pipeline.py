@@ -1,10 +1,21 @@
 """The analysis pipeline, as pure functions: frames in, face observations out.
 
 `analyse_frames` takes any stream of frames (a file's sampled frames, a browser camera, a stream
-URL) and detects faces, tracks them, crops them as FER2013 faces and classifies them in batches that
-span many frames (one `predict` per `batch_size` faces, not one per frame: that is what makes a CPU
-fast enough). It checks `should_cancel()` between batches (and every few frames when no faces are
-found). `analyse_segment` is the same loop fed with one time segment of a footage file.
+URL) and detects faces (on the frames its detection schedule picks: `ml.engine.schedule`), tracks
+them, crops them as FER2013 faces and classifies them in batches that span many frames (one
+`predict` per `batch_size` faces, not one per frame: that is what makes a CPU fast enough). It checks
+`should_cancel()` between batches (and every few frames when no faces are found). `analyse_segment`
+is the same loop fed with one time segment of a footage file.
+
+Three stages overlap, each bounded: a decode thread reads at most `PREFETCH_DEPTH` frames ahead;
+the caller's thread detects, tracks and crops; a classifier thread classifies whole batches, at most
+`in_flight` of them submitted ahead of the caller. OpenCV and TensorFlow release the GIL, so the
+stages use separate cores; with one core available (`os.sched_getaffinity`) everything runs in the
+caller's thread. Callbacks (`should_cancel`, `on_progress`, `on_observations`) always run in the
+caller's thread, at the same points whatever the threading, so results never depend on timing.
+
+With `on_observations`, classified observations are handed over batch by batch (a database writes
+them) and not kept: memory stays flat however long the footage.
 
 A file it cannot open raises `VideoReadError`; a file that stops decoding part way gives a result
 with `stopped_early` and a `warning`, and footage with no faces is a normal result. Turning
@@ -12,9 +23,10 @@ observations into timeline buckets and a summary is `ml.engine.timeline`'s job.
 """
 from __future__ import annotations
 
-import queue
-import threading
+import os
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -22,14 +34,23 @@ import numpy as np
 
 from .faces import crop_faces
 from .labels import EMOTIONS
+from .schedule import make_schedule
 from .timeline import aggregate_timeline, bucket_count, summarise
 from .tracker import Box, IouTracker, stitch_tracks
-from .video import iter_sampled_frames
+from .video import FramePrefetch, iter_sampled_frames
 
 # Check cancellation at least this often (sampled frames) when frames have no faces to classify.
 CANCEL_CHECK_FRAMES = 16
 # Progress callbacks at most this often (seconds): callers write it to a database row.
 PROGRESS_INTERVAL_S = 1.0
+
+
+def available_cpus() -> int:
+    """The cores this process may run on (a container's or `taskset`'s limit, not the machine's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass
@@ -52,7 +73,7 @@ class Observation:
 class SegmentResult:
     """What `analyse_frames` found in a run of frames (a file's segment, or frames from a live source)."""
 
-    observations: list[Observation] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)  # empty when streamed (on_observations)
     frames_analysed: int = 0
     faces_detected: int = 0
     wall_time_s: float = 0.0
@@ -66,69 +87,16 @@ class SegmentResult:
     t_start: float = 0.0
     t_end: float | None = None
     labels: list[str] = field(default_factory=lambda: list(EMOTIONS))
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: decode, detect, classify
+    # Seconds per stage: decode (waiting for frames), detect (+ track, crop), classify, and store
+    # (the on_observations callback) when observations are streamed.
+    timings: dict[str, float] = field(default_factory=dict)
+    schedule: str = "full"          # the detection schedule that ran
+    schedule_stats: dict = field(default_factory=dict)
+    cpus: int = 1                   # cores the stages were spread over
 
     @property
     def unique_faces(self) -> int:
         return len({o.track_id for o in self.observations})
-
-
-class _Prefetch:
-    """Pull frames from a source in a background thread while the main thread detects and classifies.
-
-    OpenCV releases the GIL while it decodes, so decoding the next frames of a file overlaps detection
-    of this one. The queue is short: a few frames of memory, never the whole video."""
-
-    _DONE = object()
-
-    def __init__(self, frames, depth: int = 4):
-        self.frames = frames
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="emo7ion-decode", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for item in self.frames:
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.1)
-                        break
-                    except queue.Full:  # the consumer is busy: check for stop, then retry
-                        continue
-                if self._stop.is_set():
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._error = exc
-        finally:
-            self._put_done()
-
-    def _put_done(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(self._DONE, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def __iter__(self):
-        try:
-            while True:
-                item = self._queue.get()
-                if item is self._DONE:
-                    break
-                yield item
-            self._thread.join()
-            if self._error is not None:
-                raise self._error
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
 
 @dataclass
@@ -141,12 +109,66 @@ class _Pending:
     def count(self) -> int:
         return len(self.faces)
 
+    def take(self, n: int | None = None) -> tuple[list, np.ndarray]:
+        n = self.count if n is None else min(n, self.count)
+        faces, crops = self.faces[:n], np.stack(self.crops[:n])
+        del self.faces[:n]
+        del self.crops[:n]
+        return faces, crops
+
+
+class _BatchClassifier:
+    """Whole batches classified in one background thread, at most `in_flight` submitted and not yet
+    collected; results are collected in the order submitted. Without a thread (one core), a batch
+    is classified when submitted, and collected the same way."""
+
+    def __init__(self, classifier, batch_size: int, *, threaded: bool, in_flight: int = 1):
+        self.classifier, self.batch_size = classifier, batch_size
+        self.in_flight = max(1, in_flight)
+        self.seconds = 0.0  # time spent in predict
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="emo7ion-classify") if threaded else None
+        self._queue: deque[tuple[Future, list, bool]] = deque()
+
+    def _predict(self, crops: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        probs = np.asarray(self.classifier.predict_proba(crops, batch_size=self.batch_size), np.float32)
+        self.seconds += time.perf_counter() - t0
+        return probs
+
+    @property
+    def full(self) -> bool:
+        return len(self._queue) >= self.in_flight
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def submit(self, faces: list, crops: np.ndarray, *, checked: bool) -> None:
+        if self._pool is not None:
+            future = self._pool.submit(self._predict, crops)
+        else:
+            future = Future()
+            future.set_result(self._predict(crops))
+        self._queue.append((future, faces, checked))
+
+    def collect(self) -> tuple[list, np.ndarray, bool]:
+        """(faces, probabilities, checked) of the oldest batch, waiting for it when needed."""
+        future, faces, checked = self._queue.popleft()
+        return faces, future.result(), checked
+
+    def close(self) -> None:
+        """Drop what was not collected (a cancelled run) and end the thread."""
+        self._queue.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size: int = 256,
                    should_cancel: Callable[[], bool] | None = None,
                    on_progress: Callable[[float | None], None] | None = None,
-                   tracker: IouTracker | None = None, prefetch: bool = False) -> SegmentResult:
+                   tracker: IouTracker | None = None, prefetch: bool = False, schedule="full",
+                   schedule_options: dict | None = None,
+                   on_observations: Callable[[list[Observation]], None] | None = None,
+                   cpus: int | None = None) -> SegmentResult:
     """Detect, track and classify the faces of any stream of frames. Track ids are local, from 0.
 
     `frames` yields `(t_seconds, frame_bgr)`, or `(t_seconds, frame_bgr, frame_index)` when the
@@ -154,16 +176,25 @@ def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size:
     arrive (0, 1, 2, ...). `on_progress(t)` is called at most every PROGRESS_INTERVAL_S with the time
     of the latest frame, and `on_progress(None)` once every frame is analysed (not when cancelled).
 
+    `schedule` is "full" (the detector on every frame), "adaptive" (`ml.engine.schedule`, with
+    `schedule_options`) or a schedule object. `on_observations(batch)` receives the observations
+    batch by batch instead of `result.observations`. `cpus` overrides the cores found available.
+
     With `prefetch`, frames are pulled from `frames` in a background thread ahead of detection (a
     file decodes while faces are found); the `decode` timing is then the time spent waiting for a
     frame, not the time producing it took."""
     started = time.perf_counter()
     labels = list(getattr(classifier, "labels", EMOTIONS))
     size = int(getattr(classifier, "input_size", 48))
+    cpus = max(1, int(cpus or available_cpus()))
     tracker = tracker or IouTracker()
-    result = SegmentResult(labels=labels)
-    timings = {"decode": 0.0, "detect": 0.0, "classify": 0.0}
+    plan = make_schedule(schedule, detector, tracker, schedule_options)
+    result = SegmentResult(labels=labels, schedule=plan.name, cpus=cpus)
+    timings = {"decode": 0.0, "detect": 0.0}
+    if on_observations is not None:
+        timings["store"] = 0.0
     pending = _Pending()
+    batches = _BatchClassifier(classifier, batch_size, threaded=cpus > 1, in_flight=1 if cpus < 4 else 2)
     last_progress = [started]
 
     def progress(t: float | None, force: bool = False) -> None:
@@ -175,28 +206,28 @@ def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size:
         last_progress[0] = now
         on_progress(t)
 
-    def flush(limit: int | None = None) -> None:
-        """Classify the oldest `limit` waiting faces (all when None) in one call."""
-        n = pending.count if limit is None else min(limit, pending.count)
-        if not n:
-            return
-        t0 = time.perf_counter()
-        probs = np.asarray(classifier.predict_proba(np.stack(pending.crops[:n]), batch_size=batch_size),
-                           np.float32)
-        timings["classify"] += time.perf_counter() - t0
-        for (index, t, box, tid), p in zip(pending.faces[:n], probs):
-            result.observations.append(Observation(
-                t=round(float(t), 4), frame_index=int(index), track_id=int(tid), x=int(box.x), y=int(box.y),
-                w=int(box.w), h=int(box.h), score=round(float(box.score), 4), probs=p))
-        del pending.faces[:n]
-        del pending.crops[:n]
-
     def cancelled() -> bool:
         if should_cancel is not None and should_cancel():
             result.cancelled = True
         return result.cancelled
 
-    source = _Prefetch(frames) if prefetch else iter(frames)
+    def collect() -> None:
+        """Take the oldest classified batch: its observations, then (for a full batch) a cancel check."""
+        faces, probs, checked = batches.collect()
+        observations = [Observation(
+            t=round(float(t), 4), frame_index=int(index), track_id=int(tid), x=int(box.x), y=int(box.y),
+            w=int(box.w), h=int(box.h), score=round(float(box.score), 4), probs=p)
+            for (index, t, box, tid), p in zip(faces, probs)]
+        if on_observations is None:
+            result.observations.extend(observations)
+        else:
+            t0 = time.perf_counter()
+            on_observations(observations)
+            timings["store"] += time.perf_counter() - t0
+        if checked:
+            cancelled()
+
+    source = FramePrefetch(frames) if prefetch and cpus > 1 else iter(frames)
     frames_since_check = 0
     t_decode = time.perf_counter()
     try:
@@ -205,21 +236,23 @@ def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size:
             index = item[2] if len(item) > 2 else position
             timings["decode"] += time.perf_counter() - t_decode
             t0 = time.perf_counter()
-            boxes = detector.detect(frame)
-            timings["detect"] += time.perf_counter() - t0
-            ids = tracker.update(boxes)
-            result.frames_analysed += 1
-            result.frame_times.append(round(float(t), 4))
-            result.faces_detected += len(boxes)
+            boxes, ids = plan.step(frame, float(t))
             if boxes:
                 pending.faces.extend((index, t, box, tid) for box, tid in zip(boxes, ids))
                 pending.crops.extend(crop_faces(frame, boxes, size=size))
+            timings["detect"] += time.perf_counter() - t0
+            result.frames_analysed += 1
+            result.frame_times.append(round(float(t), 4))
+            result.faces_detected += len(boxes)
             frames_since_check += 1
             if pending.count >= batch_size:
-                # Whole batches only: the classifier runs at its fixed batch size, faces from many frames.
+                # Whole batches only: the classifier runs at its fixed batch size, faces from many
+                # frames. A batch is checked for cancellation when its result is collected.
                 while pending.count >= batch_size and not result.cancelled:
-                    flush(batch_size)
-                    cancelled()
+                    if batches.full:
+                        collect()
+                    if not result.cancelled:
+                        batches.submit(*pending.take(batch_size), checked=True)
                 frames_since_check = 0
                 if result.cancelled:
                     break
@@ -230,18 +263,23 @@ def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size:
                     break
                 progress(t)
             t_decode = time.perf_counter()
+        if not result.cancelled and pending.count:
+            batches.submit(*pending.take(), checked=False)
+        while len(batches) and not result.cancelled:
+            collect()
+        # (When cancelled, faces still waiting are dropped: a cancelled segment is not a result.)
     finally:
-        # Stops the prefetch thread, or closes a generator source (a file source releases its
-        # decoder), whatever ended the loop.
+        # Stops the prefetch and classifier threads, or closes a generator source (a file source
+        # releases its decoder), whatever ended the loop.
+        batches.close()
         close = getattr(source, "close", None)
         if close is not None:
             close()
-    if not result.cancelled:
-        flush()
-    # (When cancelled, faces still waiting are dropped: a cancelled segment is not a result.)
+    timings["classify"] = batches.seconds
     result.track_count = tracker.track_count
     result.first_frame_boxes, result.last_frame_boxes = tracker.boundary_boxes()
     result.timings = {k: round(v, 4) for k, v in timings.items()}
+    result.schedule_stats = plan.stats()
     result.wall_time_s = round(time.perf_counter() - started, 4)
     if not result.cancelled:
         progress(None, force=True)
@@ -252,9 +290,10 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
                     t_end: float | None = None, batch_size: int = 256,
                     should_cancel: Callable[[], bool] | None = None,
                     on_progress: Callable[[float], None] | None = None,
-                    tracker: IouTracker | None = None, prefetch: bool = True) -> SegmentResult:
+                    tracker: IouTracker | None = None, prefetch: bool = True, **options) -> SegmentResult:
     """Analyse [t_start, t_end) of the footage at `path`: its frames sampled at `sample_fps`, fed to
-    `analyse_frames`. `on_progress` receives the fraction of the segment done (0-1)."""
+    `analyse_frames` (which takes the other keyword `options`: schedule, schedule_options,
+    on_observations, cpus). `on_progress` receives the fraction of the segment done (0-1)."""
     frames = iter_sampled_frames(path, sample_fps, t_start, t_end)
     span = None if t_end is None else max(1e-9, float(t_end) - float(t_start))
 
@@ -270,7 +309,7 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
         ((t, image, index) for index, t, image in frames), detector=detector, classifier=classifier,
         batch_size=batch_size, should_cancel=should_cancel,
         on_progress=None if on_progress is None else (lambda t: on_progress(fraction(t))),
-        tracker=tracker, prefetch=prefetch)
+        tracker=tracker, prefetch=prefetch, **options)
     result.t_start, result.t_end = float(t_start), t_end
     result.stopped_early = frames.stopped_early
     result.warning = frames.message
@@ -289,9 +328,11 @@ def relabel_tracks(observations: Iterable[Observation], mapping: Mapping[int, in
 def analyse_footage(path, *, detector, classifier, sample_fps: float, duration_s: float,
                     segment_s: float = 60.0, bucket_s: float = 60.0, batch_size: int = 256,
                     should_cancel: Callable[[], bool] | None = None,
-                    on_progress: Callable[[float], None] | None = None) -> dict:
+                    on_progress: Callable[[float], None] | None = None, schedule="full",
+                    schedule_options: dict | None = None) -> dict:
     """The whole pipeline in one process (segment by segment, then stitch and aggregate), for the
-    CLI, benchmarks and tests. Returns the summary with `timeline`, `observations`, `wall_time_s`."""
+    CLI, benchmarks and tests. Returns the summary with `timeline`, `observations`, `wall_time_s`,
+    and the `schedule` that ran with its `timings` summed over segments."""
     started = time.perf_counter()
     n = bucket_count(duration_s, segment_s)
     segments: list[SegmentResult] = []
@@ -303,7 +344,8 @@ def analyse_footage(path, *, detector, classifier, sample_fps: float, duration_s
                 on_progress((i + f) / n)
 
         seg = analyse_segment(path, detector=detector, classifier=classifier, sample_fps=sample_fps, t_start=t0,
-                              t_end=t1, batch_size=batch_size, should_cancel=should_cancel, on_progress=seg_progress)
+                              t_end=t1, batch_size=batch_size, should_cancel=should_cancel, on_progress=seg_progress,
+                              schedule=schedule, schedule_options=schedule_options)
         segments.append(seg)
         if seg.cancelled:
             break
@@ -317,5 +359,8 @@ def analyse_footage(path, *, detector, classifier, sample_fps: float, duration_s
     summary["cancelled"] = any(s.cancelled for s in segments)
     summary["stopped_early"] = any(s.stopped_early for s in segments)
     summary["warnings"] = [s.warning for s in segments if s.warning]
+    summary["schedule"] = segments[0].schedule if segments else "full"
+    summary["timings"] = {k: round(sum(s.timings.get(k, 0.0) for s in segments), 4)
+                          for k in ("decode", "detect", "classify")}
     summary["wall_time_s"] = round(time.perf_counter() - started, 4)
     return summary

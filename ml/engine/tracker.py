@@ -91,6 +91,7 @@ class Track:
     last_step: int
     first_box: np.ndarray
     hits: int = 1
+    score: float = 0.0         # the detector's score for the last matched box
 
     def predicted(self, step: int) -> np.ndarray:
         gap = step - self.last_step
@@ -112,14 +113,45 @@ class IouTracker:
     active: list[Track] = field(default_factory=list)
     finished: list[Track] = field(default_factory=list)
 
-    def update(self, boxes: Sequence) -> list[int]:
+    def _advance(self) -> None:
+        """One sampled frame later: tracks not seen for more than max_age sampled frames are over."""
         self.step += 1
-        curr = np.array([_as_box(b) for b in boxes], dtype=np.float64).reshape(-1, 4)
-        # Tracks not seen for more than max_age sampled frames are over.
         still = []
         for t in self.active:
-            (still if self.step - t.last_step <= self.max_age + 1 else self.finished).append(t)
+            if self.step - t.last_step <= self.max_age + 1:
+                still.append(t)
+            elif t.first_step <= self.max_age:
+                # Only tracks that began at the start are needed again (for stitching); forgetting the
+                # others keeps a long run's memory flat.
+                self.finished.append(t)
         self.active = still
+
+    def _move(self, track: Track, box: np.ndarray, score: float) -> None:
+        track.score = score
+        gap = max(1, self.step - track.last_step)
+        motion = ((box[:2] + box[2:] / 2) - (track.box[:2] + track.box[2:] / 2)) / gap
+        track.velocity = motion if track.hits == 1 else 0.5 * track.velocity + 0.5 * motion
+        track.box = box.copy()
+        track.last_step = self.step
+        track.hits += 1
+
+    def alive_next(self) -> list[Track]:
+        """The tracks that will still be active at the next sampled frame (if it does not see them)."""
+        return [t for t in self.active if self.step + 1 - t.last_step <= self.max_age + 1]
+
+    def update_known(self, boxes: Sequence, ids: Sequence[int]) -> list[int]:
+        """Advance one sampled frame whose boxes already know their track (each was re-detected in
+        the region where its track was predicted): no association to solve."""
+        self._advance()
+        by_id = {t.track_id: t for t in self.active}
+        for box, tid in zip(boxes, ids):
+            self._move(by_id[int(tid)], np.array(_as_box(box), dtype=np.float64), _score(box))
+        return [int(tid) for tid in ids]
+
+    def update(self, boxes: Sequence) -> list[int]:
+        boxes = list(boxes)
+        curr = np.array([_as_box(b) for b in boxes], dtype=np.float64).reshape(-1, 4)
+        self._advance()
         ids = [-1] * len(curr)
         if self.active and len(curr):
             # Compare each new box with where a track was last seen and with where its recent
@@ -131,17 +163,12 @@ class IouTracker:
             predicted = np.array([t.predicted(self.step) for t in self.active]).reshape(-1, 4)
             cost = np.minimum(association_cost(last, curr, **options), association_cost(predicted, curr, **options))
             for r, c in assign(cost):
-                track = self.active[r]
-                gap = max(1, self.step - track.last_step)
-                motion = ((curr[c, :2] + curr[c, 2:] / 2) - (track.box[:2] + track.box[2:] / 2)) / gap
-                track.velocity = motion if track.hits == 1 else 0.5 * track.velocity + 0.5 * motion
-                track.box = curr[c].copy()
-                track.last_step = self.step
-                track.hits += 1
-                ids[c] = track.track_id
+                self._move(self.active[r], curr[c], _score(boxes[c]))
+                ids[c] = self.active[r].track_id
         for c, tid in enumerate(ids):
             if tid == -1:
-                track = Track(self.next_id, curr[c].copy(), np.zeros(2), self.step, self.step, curr[c].copy())
+                track = Track(self.next_id, curr[c].copy(), np.zeros(2), self.step, self.step, curr[c].copy(),
+                              score=_score(boxes[c]))
                 self.next_id += 1
                 self.active.append(track)
                 ids[c] = track.track_id
@@ -152,6 +179,7 @@ class IouTracker:
         return self.next_id
 
     def all_tracks(self) -> list[Track]:
+        """Active tracks and the ended ones that began in the first max_age+1 sampled frames."""
         return sorted(self.finished + self.active, key=lambda t: t.track_id)
 
     def boundary_boxes(self) -> tuple[dict[int, Box], dict[int, Box]]:
@@ -164,6 +192,10 @@ class IouTracker:
             if self.step - t.last_step <= self.max_age:
                 last[t.track_id] = _int_box(t.box)
         return first, last
+
+
+def _score(box) -> float:
+    return float(getattr(box, "score", 0.0) or 0.0)
 
 
 def _int_box(box) -> Box:

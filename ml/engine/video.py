@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -264,3 +266,68 @@ def read_frame_at(path: str | os.PathLike, t_seconds: float) -> np.ndarray:
     for _, _, frame in frames:
         return frame
     raise VideoReadError(f"{_name(path)} has no decodable frame at {t_seconds:.2f} s")
+
+
+# Frames a background reader may hold ahead of the consumer (4 frames of 1080p are 25 MB).
+PREFETCH_DEPTH = 4
+
+
+class FramePrefetch:
+    """Pull frames from a source in a background thread, at most `depth` ahead of the consumer.
+
+    OpenCV releases the GIL while it decodes, so decoding the next frames of a file overlaps the
+    detection and classification of this one. The queue is bounded: a slow consumer makes the reader
+    wait, it never makes memory grow. Errors of the source are raised in the consumer; `close()`
+    (also on break or error) stops the thread and closes the source (a file releases its decoder)."""
+
+    _DONE = object()
+
+    def __init__(self, frames: Iterable, depth: int = PREFETCH_DEPTH):
+        self.frames = frames
+        self.depth = int(depth)
+        self._queue: queue.Queue = queue.Queue(maxsize=self.depth)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="emo7ion-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        """Hand one item over, waiting while the queue is full; False once asked to stop."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:  # the consumer is busy: check for stop, then retry
+                continue
+        return False
+
+    def _run(self) -> None:
+        source = iter(self.frames)
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._error = exc
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+            self._put(self._DONE)
+
+    def __iter__(self):
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._DONE:
+                    break
+                yield item
+            self._thread.join()
+            if self._error is not None:
+                raise self._error
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

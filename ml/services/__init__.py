@@ -1,4 +1,5 @@
-"""ML operations (writes): datasets, training runs, evaluations, bias audits and model versions.
+"""ML operations (writes): datasets, training and tuning runs, evaluations, bias audits and model
+versions with their reference evaluation.
 
 One module per entity or job, re-exported here (HackSoft's Styleguide-Example): commands, pages,
 Celery tasks and the API call `services.<entity>_<action>(...)`. How the jobs run is told in
@@ -12,14 +13,20 @@ from .errors import DatasetImportError, JobRefused, PromotionRefused
 from .evaluation import evaluation_execute, evaluation_run
 from .model_versions import (model_version_activate, model_version_register, model_version_rollback,
                              promotion_blockers)
-from .training import (ARCHITECTURE_PRESETS, AUGMENTATIONS, CLASS_WEIGHTINGS, TRAINING_DEFAULTS,
-                       TRAINING_STALE_AFTER_S, training_run_cancel, training_run_execute, training_run_start)
+from .reference import model_version_ensure_reference, model_version_set_reference
+from .training import training_run_cancel, training_run_execute, training_run_resume, training_run_start
+from .training_options import (ARCHITECTURE_PRESETS, AUGMENTATIONS, CLASS_WEIGHTINGS, MAX_FOLDS, TRAINING_DEFAULTS,
+                               TRAINING_STALE_AFTER_S)
+from .tuning import (ALGORITHMS, TUNING_LIMITS, tuning_run_cancel, tuning_run_execute, tuning_run_start,
+                     tuning_run_train_best)
 
 __all__ = [
-    "ARCHITECTURE_PRESETS", "AUGMENTATIONS", "AUTO_WHOLE_MAX_SIDE", "CLASS_WEIGHTINGS", "FACE_MODES",
-    "SAMPLES_PER_CLASS", "TRAINING_DEFAULTS", "TRAINING_STALE_AFTER_S", "UNLABELLED_SAMPLES",
-    "DatasetImportError", "JobRefused", "PromotionRefused",
+    "ALGORITHMS", "ARCHITECTURE_PRESETS", "AUGMENTATIONS", "AUTO_WHOLE_MAX_SIDE", "CLASS_WEIGHTINGS", "FACE_MODES",
+    "MAX_FOLDS", "SAMPLES_PER_CLASS", "TRAINING_DEFAULTS", "TRAINING_STALE_AFTER_S", "TUNING_LIMITS",
+    "UNLABELLED_SAMPLES", "DatasetImportError", "JobRefused", "PromotionRefused",
     "bias_audit_execute", "bias_audit_run", "dataset_delete", "dataset_import", "evaluation_execute",
-    "evaluation_run", "model_version_activate", "model_version_register", "model_version_rollback",
-    "promotion_blockers", "training_run_cancel", "training_run_execute", "training_run_start",
+    "evaluation_run", "model_version_activate", "model_version_ensure_reference", "model_version_register",
+    "model_version_rollback", "model_version_set_reference", "promotion_blockers", "training_run_cancel",
+    "training_run_execute", "training_run_resume", "training_run_start", "tuning_run_cancel",
+    "tuning_run_execute", "tuning_run_start", "tuning_run_train_best",
 ]

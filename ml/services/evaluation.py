@@ -1,5 +1,5 @@
 """Evaluations: measure a model version on labelled faces (accuracy, balanced accuracy, macro-F1,
-per-class metrics, confusion matrix, faces per second)."""
+per-class metrics, confusion matrix, calibration error and reliability table, faces per second)."""
 from __future__ import annotations
 
 import time
@@ -7,21 +7,21 @@ from pathlib import Path
 
 from emo7ion_site.core.jobs import enqueue_on_commit, task_id
 from ml.engine.datasets import choose_split, read_dataset, split_dirs, split_folder
-from ml.engine.evaluation import evaluate_predictions
+from ml.engine.evaluation import evaluate_probabilities
 from ml.engine.faces import FACE_MODES
 from ml.engine.labels import to_model_labels
 from ml.models import Dataset, Evaluation, ModelVersion
 
 from .errors import JobRefused
 from .jobs import job_log, ml_job_run
-from .scoring import classify, production_face_cropper, resolve_data
+from .scoring import classify, inference_mode, production_face_cropper, resolve_data
 
 SPLITS = ("", "train", "val", "test", "all")
 
 
 def evaluation_run(*, model_version: ModelVersion, dataset: Dataset | None = None, data_path: str = "",
                    split: str = "", tta: bool = False, faces: str = "auto", created_by=None,
-                   enqueue: bool = True) -> Evaluation:
+                   recorded_from: str = Evaluation.RecordedFrom.EVALUATION, enqueue: bool = True) -> Evaluation:
     """Record an evaluation of a model version on a labelled dataset (or a server path)."""
     if dataset is None and not data_path:
         raise JobRefused("Give a dataset or a data path to evaluate on")
@@ -33,7 +33,8 @@ def evaluation_run(*, model_version: ModelVersion, dataset: Dataset | None = Non
         raise JobRefused("Split must be train, val, test or all")
     ev = Evaluation.objects.create(model_version=model_version, dataset=dataset,
                                    data_path=str(Path(data_path).expanduser().resolve()) if data_path else "",
-                                   split=split, tta=tta, faces=faces, created_by=created_by)
+                                   split=split, tta=tta, faces=faces, created_by=created_by,
+                                   recorded_from=recorded_from)
     if enqueue:
         enqueue_on_commit("ml.tasks.run_evaluation", args=[ev.pk], task_id=task_id("ml:evaluation", ev.pk))
     return ev
@@ -77,9 +78,10 @@ def _evaluate(ev: Evaluation) -> tuple[str, ...]:
     ev.progress = 0.5
     ev.save(update_fields=["progress", "log"])
     probs, fps = classify(mv, data.images[keep], ev.tta)
-    metrics = evaluate_predictions(y_true[keep], probs.argmax(1), tuple(mv.labels))
+    metrics = evaluate_probabilities(y_true[keep], probs, tuple(mv.labels))
     metrics.update({
         "model_version": mv.name, "data": data_name, "split": split, "note": note, "tta": ev.tta,
+        **inference_mode(mv, ev.tta),
         "faces": face_stats, "skipped_labels": skipped, "unreadable": len(data.unreadable),
         "faces_per_second": round(fps, 1), "wall_time_s": round(time.perf_counter() - started, 2),
         "evaluation_id": ev.pk,
@@ -88,6 +90,6 @@ def _evaluate(ev: Evaluation) -> tuple[str, ...]:
         job_log(ev, "skipped labels the model does not know: "
                 + ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items())))
     job_log(ev, f"{metrics['n']} faces: accuracy {metrics['accuracy']:.1%}, balanced {metrics['balanced_accuracy']:.1%}, "
-                f"macro-F1 {metrics['macro_f1']:.3f}; {fps:.0f} faces/s")
+                f"macro-F1 {metrics['macro_f1']:.3f}, ECE {metrics['ece']:.3f}; {fps:.0f} faces/s")
     ev.metrics = metrics
     return ("metrics",)

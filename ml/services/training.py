@@ -1,9 +1,9 @@
-"""Training runs: validate the options, queue a run, cancel it, and train (resuming from the run's
-checkpoint when a worker died mid-way), registering the result as a model version."""
+"""Training runs: queue a run (one model, or a k-fold cross-validation of the recipe), cancel, pause
+and resume it, and train (resuming from the run's checkpoint when a worker died mid-way or the run
+paused at its time budget). A trained model is registered as a version with its reference evaluation."""
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -15,143 +15,73 @@ from django.utils.text import get_valid_filename
 
 from emo7ion_site.core.jobs import JobCancelled, enqueue_on_commit, task_id
 from ml import registry
-from ml.engine.datasets import split_dirs
-from ml.models import Dataset, JobStatus, ModelVersion, TrainingRun
-from ml.selectors import dataset_local_path
+from ml.models import Dataset, ModelVersion, TrainingRun, TrainingStatus, data_name_for_path
 
 from .errors import JobRefused
-from .jobs import job_log, ml_job_run
+from .jobs import alive_elsewhere, job_cancel, job_log, ml_job_run
+from .reference import reference_evaluate_trained
+from .training_options import SERVICE_OPTIONS, check_trainable, training_data_paths, validate_training_config
 
 logger = logging.getLogger(__name__)
 
-# The engine's architecture presets (ml.engine.architectures.PRESETS). Repeated here because that
-# module imports Keras, and web processes must not pay for TensorFlow to render a form; a test
-# keeps the two lists equal.
-ARCHITECTURE_PRESETS = ("tiny", "small", "vgg-s", "vgg", "vgg-m", "tuned")
-AUGMENTATIONS = ("none", "light", "strong")
-CLASS_WEIGHTINGS = ("none", "sqrt", "balanced")
 
-# A running training whose last epoch ended longer ago than this is taken for dead (its worker was
-# lost) when its task is delivered again, and resumes from its checkpoint. Longer than any epoch.
-TRAINING_STALE_AFTER_S = 30 * 60
-
-TRAINING_DEFAULTS = {
-    "preset": "vgg-s", "epochs": 30, "batch_size": 128, "learning_rate": 0.05, "warmup_epochs": 2,
-    "augmentation": "strong", "class_weighting": "sqrt", "weight_decay": 5e-4, "label_smoothing": 0.1,
-    "patience": 0, "seed": 7, "mixed_precision": False, "limit_per_class": None, "val_data": None,
-    "val_dataset_id": None, "version": "", "output_dir": None,
-    "init_model_version_id": None,  # fine-tune: start from this model version's weights
-}
-# Options the service resolves itself; the rest go to the engine's TrainingConfig as they are.
-_SERVICE_OPTIONS = ("val_data", "val_dataset_id", "version", "output_dir", "init_model_version_id")
+class TrainingPaused(JobCancelled):
+    """The run stopped at its time budget with a complete checkpoint: it ends paused, not cancelled."""
 
 
-def _validate_numbers(cfg: dict) -> None:
-    checks = [("epochs", 1, 1000), ("batch_size", 1, 8192), ("warmup_epochs", 0, 100), ("patience", 0, 1000)]
-    for key, lo, hi in checks:
-        try:
-            cfg[key] = int(cfg[key])
-        except (TypeError, ValueError):
-            raise JobRefused(f"{key.replace('_', ' ')} must be a whole number") from None
-        if not lo <= cfg[key] <= hi:
-            raise JobRefused(f"{key.replace('_', ' ')} must be between {lo} and {hi}")
-    for key in ("learning_rate", "weight_decay", "label_smoothing"):
-        try:
-            cfg[key] = float(cfg[key])
-        except (TypeError, ValueError):
-            raise JobRefused(f"{key.replace('_', ' ')} must be a number") from None
-        if not math.isfinite(cfg[key]) or cfg[key] < 0 or (key == "learning_rate" and not 0 < cfg[key] <= 10):
-            raise JobRefused(f"{key.replace('_', ' ')} is out of range")
-    if cfg["limit_per_class"] is not None:
-        cfg["limit_per_class"] = int(cfg["limit_per_class"])
-        if cfg["limit_per_class"] < 1:
-            raise JobRefused("limit per class must be at least 1")
-
-
-def _validate_references(cfg: dict) -> None:
-    if cfg["val_data"]:
-        val = Path(cfg["val_data"]).expanduser().resolve()
-        if not val.exists():
-            raise JobRefused(f"Validation data {cfg['val_data']} does not exist")
-        cfg["val_data"] = str(val)
-    if cfg["val_dataset_id"] is not None and not Dataset.objects.filter(pk=cfg["val_dataset_id"]).exists():
-        raise JobRefused("The validation dataset does not exist")
-    if cfg["init_model_version_id"] is not None:
-        start = ModelVersion.objects.filter(pk=cfg["init_model_version_id"]).first()
-        if start is None:
-            raise JobRefused("The model version to start from does not exist")
-        if start.architecture and start.architecture != cfg["preset"]:
-            raise JobRefused(f"The model version to start from, {start.name}, is a {start.architecture!r} "
-                             f"network; train with --preset {start.architecture} to fine-tune it")
-    if cfg["output_dir"]:
-        cfg["output_dir"] = str(Path(cfg["output_dir"]).expanduser().resolve())
-    if cfg["version"] and ModelVersion.objects.filter(name=cfg["version"]).exists():
-        raise JobRefused(f"A model version named {cfg['version']!r} already exists")
-
-
-def _validate_training_config(config: dict) -> dict:
-    unknown = set(config) - set(TRAINING_DEFAULTS)
-    if unknown:
-        raise JobRefused(f"Unknown training options: {', '.join(sorted(unknown))}")
-    cfg = {**TRAINING_DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
-    if cfg["preset"] not in ARCHITECTURE_PRESETS:
-        raise JobRefused(f"Unknown architecture preset {cfg['preset']!r}; choose one of {', '.join(ARCHITECTURE_PRESETS)}")
-    if cfg["augmentation"] not in AUGMENTATIONS:
-        raise JobRefused(f"Augmentation must be one of {', '.join(AUGMENTATIONS)}")
-    if cfg["class_weighting"] not in CLASS_WEIGHTINGS:
-        raise JobRefused(f"Class weighting must be one of {', '.join(CLASS_WEIGHTINGS)}")
-    _validate_numbers(cfg)
-    _validate_references(cfg)
-    cfg["mixed_precision"] = bool(cfg["mixed_precision"])
-    return cfg
+def _enqueue(run: TrainingRun) -> None:
+    # A resumed piece's id names the epoch it starts from: a second click on Resume sends the same id.
+    piece = ("resume", len(run.history)) if run.history else ()
+    enqueue_on_commit("ml.tasks.run_training", args=[run.pk], task_id=task_id("ml:training", run.pk, *piece))
 
 
 def training_run_start(*, dataset: Dataset, config: dict | None = None, created_by=None,
                        enqueue: bool = True) -> TrainingRun:
-    """Record a queued training run on a labelled dataset and (by default) enqueue it."""
-    if dataset.status != Dataset.Status.READY:
-        raise JobRefused(f"Dataset {dataset.name} is not ready: {dataset.error or dataset.status}")
-    if not dataset.labelled or sum(dataset.class_counts.values()) < dataset.n_images:
-        raise JobRefused(f"Dataset {dataset.name} is not fully labelled; training needs a label for every image")
-    cfg = _validate_training_config(config or {})
+    """Record a queued training run on a labelled dataset and (by default) enqueue it. With
+    `config["folds"]` >= 2 the run cross-validates the recipe instead of training one model."""
+    check_trainable(dataset)
+    cfg = validate_training_config(config or {})
     run = TrainingRun.objects.create(dataset=dataset, config=cfg, created_by=created_by)
     if enqueue:
-        enqueue_on_commit("ml.tasks.run_training", args=[run.pk], task_id=task_id("ml:training", run.pk))
+        _enqueue(run)
     return run
 
 
 def training_run_cancel(*, run: TrainingRun, by=None) -> TrainingRun:
-    """A queued run is cancelled at once; a running one stops after its current epoch."""
-    with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        if run.status == JobStatus.QUEUED:
-            run.status, run.finished_at = JobStatus.CANCELLED, timezone.now()
-            job_log(run, f"cancelled before it started{f' by {by}' if by else ''}")
-        elif run.status == JobStatus.RUNNING:
-            run.cancel_requested = True
-            job_log(run, f"cancel requested{f' by {by}' if by else ''}; stopping after the current epoch")
-        run.save(update_fields=["status", "finished_at", "cancel_requested", "log"])
+    """A queued or paused run is cancelled at once (a paused run's checkpoint is deleted); a running
+    one stops after its current epoch."""
+    run.refresh_from_db(fields=["status"])
+    was_paused = run.status == TrainingStatus.PAUSED
+    run = job_cancel(run, by=by, stop_at_once=(TrainingStatus.QUEUED, TrainingStatus.PAUSED))
+    if was_paused and run.status == TrainingStatus.CANCELLED:
+        shutil.rmtree(_output_dir(run), ignore_errors=True)
     return run
 
 
-def _training_version_name(run: TrainingRun) -> str:
-    return run.config.get("version") or f"{run.dataset.name}-{run.config['preset']}-run{run.pk}"
-
-
-def _alive_elsewhere(run: TrainingRun) -> bool:
-    """True when another worker is training this run right now (the broker redelivered a task that
-    is still running): its heartbeat is fresh."""
-    stale_after = getattr(settings, "EMO7ION_TRAINING_STALE_AFTER", TRAINING_STALE_AFTER_S)
-    return bool(run.status == JobStatus.RUNNING and run.heartbeat_at
-                and (timezone.now() - run.heartbeat_at).total_seconds() < stale_after)
+def training_run_resume(*, run: TrainingRun, by=None, enqueue: bool = True) -> TrainingRun:
+    """Queue the next piece of a paused run: it continues from its checkpoint, on the schedule an
+    uninterrupted run would have followed."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.status != TrainingStatus.PAUSED:
+            raise JobRefused(f"Training run {run.pk} is {run.status}: only a paused run can be resumed")
+        run.status, run.cancel_requested = TrainingStatus.QUEUED, False
+        job_log(run, f"resume queued{f' by {by}' if by else ''}: continues from epoch {len(run.history)}")
+        run.save(update_fields=["status", "cancel_requested", "log"])
+    if enqueue:
+        _enqueue(run)
+    return run
 
 
 def training_run_execute(*, run: TrainingRun, echo: Callable[[str], None] | None = None) -> TrainingRun:
-    """Train (resuming from the run's checkpoint if a worker died mid-way) and register the result.
-    `echo` also receives every log line (the command prints them)."""
+    """Train (resuming from the run's checkpoint if there is one) and register the result. `echo`
+    also receives every log line (the command prints them)."""
     run.refresh_from_db()
-    if _alive_elsewhere(run):
+    if alive_elsewhere(run):
         logger.info("training run %s is alive on another worker; this delivery does nothing", run.pk)
+        return run
+    if run.status == TrainingStatus.PAUSED:  # only training_run_resume sends it on
+        logger.info("training run %s is paused; this delivery does nothing", run.pk)
         return run
 
     def say(line: str) -> None:
@@ -159,63 +89,135 @@ def training_run_execute(*, run: TrainingRun, echo: Callable[[str], None] | None
         if echo:
             echo(line)
 
-    return ml_job_run(run, lambda: _train(run, say), log=say)
+    outcome: dict = {}
+    run = ml_job_run(run, lambda: _work(run, say, outcome), log=say)
+    if outcome.get("paused"):
+        # The one runner ends a stopped job `cancelled`; a paused run is neither finished nor failed.
+        TrainingRun.objects.filter(pk=run.pk).update(status=TrainingStatus.PAUSED, finished_at=None)
+        run.status, run.finished_at = TrainingStatus.PAUSED, None
+    return run
 
 
-def _engine_config(run: TrainingRun, name: str, out: Path):
+def _version_name(run: TrainingRun) -> str:
+    return run.config.get("version") or f"{run.dataset.name}-{run.config['preset']}-run{run.pk}"
+
+
+def _output_dir(run: TrainingRun) -> Path:
+    return Path(run.config.get("output_dir") or Path(settings.EMO7ION_MODEL_DIR) / get_valid_filename(_version_name(run)))
+
+
+def _val_dataset(run: TrainingRun) -> Dataset | None:
+    return Dataset.objects.get(pk=run.config["val_dataset_id"]) if run.config.get("val_dataset_id") else None
+
+
+def _engine_config(run: TrainingRun):
     from ml.engine.training import TrainingConfig
 
     cfg = run.config
-    train_path = dataset_local_path(run.dataset)
-    val_path = cfg.get("val_data")
-    if cfg.get("val_dataset_id"):
-        val_path = str(dataset_local_path(Dataset.objects.get(pk=cfg["val_dataset_id"])))
-    if val_path and "train" in split_dirs(train_path):
-        # Validation comes from elsewhere: read only train/ (as the shipped model's command did), so
-        # the other splits are neither decoded nor counted in the training data's content hash.
-        train_path = split_dirs(train_path)["train"]
+    train_path, val_path = training_data_paths(run.dataset, val_dataset=_val_dataset(run), val_data=cfg.get("val_data"))
     init_model = (ModelVersion.objects.get(pk=cfg["init_model_version_id"]).file
                   if cfg.get("init_model_version_id") else None)
     return TrainingConfig(
-        train_data=str(train_path), output_dir=str(out), val_data=val_path, dataset_name=run.dataset.name,
-        version=name, init_model=init_model, **{k: v for k, v in cfg.items() if k not in _SERVICE_OPTIONS})
+        train_data=train_path, output_dir=str(_output_dir(run)), val_data=val_path, dataset_name=run.dataset.name,
+        version=_version_name(run), init_model=init_model,
+        **{k: v for k, v in cfg.items() if k not in SERVICE_OPTIONS})
 
 
-def _train(run: TrainingRun, say: Callable[[str], None]) -> tuple[str, ...]:
+def _epoch_recorder(run: TrainingRun, say: Callable[[str], None], fold: dict | None = None):
+    """The engine's per-epoch callback: history row, progress over every epoch (of every fold),
+    heartbeat and a log line, saved together."""
+    folds = run.config.get("folds") or 1
+
+    def on_epoch(epoch: int, total: int, row: dict) -> None:
+        current = fold["current"] if fold else None
+        if current:
+            row = {"fold": current, **row}
+        run.history = [*[h for h in run.history if (h.get("fold"), h.get("epoch")) != (current, epoch)], row]
+        run.progress = (((current or 1) - 1) * total + epoch) / (total * folds)
+        run.heartbeat_at = timezone.now()
+        parts = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float))
+        say((f"fold {current}/{folds}, " if current else "") + f"epoch {epoch}/{total}: {parts}")
+        run.save(update_fields=["history", "progress", "log", "heartbeat_at"])
+    return on_epoch
+
+
+def _cancel_requested(run: TrainingRun) -> Callable[[], bool]:
+    return lambda: TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
+
+
+def _work(run: TrainingRun, say: Callable[[str], None], outcome: dict) -> tuple[str, ...]:
     TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
     if run.cancel_requested:
         raise JobCancelled
+    cfg = run.config
+    extras = [f"{cfg['crop_size']} px crops" if cfg.get("crop_size") else "",
+              f"SWA over the last {cfg['swa_epochs']} epochs" if cfg.get("swa_epochs") else "",
+              f"pausing after {cfg['max_minutes']:g} min" if cfg.get("max_minutes") else ""]
+    engine_cfg = _engine_config(run)
+    what = f"{cfg['folds']}-fold cross-validation of" if run.is_cross_validation else "training"
+    say(f"{what} {_version_name(run)}: preset {cfg['preset']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
+        f"learning rate {cfg['learning_rate']}, augmentation {cfg['augmentation']} on {run.dataset.name}"
+        + "".join(f", {e}" for e in extras if e)
+        + (f", validating on {data_name_for_path(engine_cfg.val_data)}" if engine_cfg.val_data else "")
+        + (f"; resuming after epoch {len(run.history)}" if run.history and not run.is_cross_validation else ""))
+    run.save(update_fields=["log"])
+    if run.is_cross_validation:
+        return _cross_validate(run, engine_cfg, say)
+    return _train_one(run, engine_cfg, say, outcome)
+
+
+def _train_one(run: TrainingRun, engine_cfg, say: Callable[[str], None], outcome: dict) -> tuple[str, ...]:
     from ml.engine.training import train
 
-    cfg = run.config
-    name = _training_version_name(run)
-    out = Path(cfg.get("output_dir") or Path(settings.EMO7ION_MODEL_DIR) / get_valid_filename(name))
-    engine_cfg = _engine_config(run, name, out)
-    say(f"training {name}: preset {cfg['preset']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
-        f"learning rate {cfg['learning_rate']}, augmentation {cfg['augmentation']} on {run.dataset.name}"
-        + (f", validating on {engine_cfg.val_data}" if engine_cfg.val_data else ""))
-    run.save(update_fields=["log"])
-
-    def on_epoch(epoch: int, total: int, row: dict) -> None:
-        run.history = [*[h for h in run.history if h.get("epoch") != epoch], row]
-        run.progress = epoch / total
-        run.heartbeat_at = timezone.now()
-        parts = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch",) and isinstance(v, float))
-        say(f"epoch {epoch}/{total}: {parts}")
-        run.save(update_fields=["history", "progress", "log", "heartbeat_at"])
-
-    def should_stop() -> bool:
-        return TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
-
-    result = train(engine_cfg, on_epoch=on_epoch, should_stop=should_stop)
+    result = train(engine_cfg, on_epoch=_epoch_recorder(run, say), should_stop=_cancel_requested(run))
     if result.cancelled:
         say(f"cancelled after {len(result.history)} epochs; no model version registered")
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(engine_cfg.output_dir, ignore_errors=True)
         raise JobCancelled
-    mv = registry.register_model_file(result.model_path, name=name)
+    if result.paused:
+        outcome["paused"] = True
+        say(f"paused after epoch {len(result.history)}/{engine_cfg.epochs} at its time budget; the checkpoint "
+            "is complete: resume the run to continue it")
+        raise TrainingPaused
+    mv = registry.register_model_file(result.model_path, name=engine_cfg.version)
     ModelVersion.objects.filter(pk=mv.pk).update(training_dataset=run.dataset)
+    mv.training_dataset = run.dataset
     run.model_version = mv
     val = mv.metrics.get("validation", {})
-    say(f"registered model version {name} ({result.wall_time_s:.0f} s)"
+    say(f"registered model version {mv.name} ({result.wall_time_s:.0f} s)"
         + (f"; validation accuracy {val['accuracy']:.1%}" if val.get("accuracy") is not None else ""))
+    run.save(update_fields=["model_version", "log"])
+    reference_evaluate_trained(model_version=mv, dataset=run.dataset, val_dataset=_val_dataset(run),
+                               val_data=run.config.get("val_data"), say=say)
     return ("model_version",)
+
+
+def _cross_validate(run: TrainingRun, engine_cfg, say: Callable[[str], None]) -> tuple[str, ...]:
+    from ml.engine.crossval import cross_validate
+
+    fold = {"current": 1}
+
+    def on_fold(done: int, folds: int, row: dict) -> None:
+        fold["current"] = done + 1
+        earlier = [r for r in run.cross_validation.get("results", []) if r["fold"] != row["fold"]]
+        run.cross_validation = {"folds": folds, "results": [*earlier, row], "summary": {}, "cancelled": False}
+        if row.get("accuracy") is not None:
+            say(f"fold {done}/{folds}: accuracy {row['accuracy']:.1%}, balanced {row['balanced_accuracy']:.1%}, "
+                f"macro-F1 {row['macro_f1']:.3f} on {row['n_val']} held-out faces")
+        run.save(update_fields=["cross_validation", "log"])
+
+    try:
+        result = cross_validate(engine_cfg, run.config["folds"], on_fold=on_fold,
+                                on_epoch=_epoch_recorder(run, say, fold), should_stop=_cancel_requested(run))
+    finally:
+        # The folds' models are not kept (nothing serves them): the row holds every number.
+        shutil.rmtree(engine_cfg.output_dir, ignore_errors=True)
+    run.cross_validation = result
+    if result["cancelled"]:
+        say(f"cancelled during fold {len(result['results'])}/{result['folds']}; the finished folds are kept")
+        run.save(update_fields=["cross_validation", "log"])
+        raise JobCancelled
+    summary = result["summary"]
+    say("cross-validation: " + ", ".join(f"{k.replace('_', ' ')} {summary[k]['mean']:.1%} ± {summary[k]['sd']:.1%}"
+                                          for k in ("accuracy", "balanced_accuracy") if k in summary))
+    return ("cross_validation",)

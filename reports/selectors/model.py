@@ -1,5 +1,9 @@
-"""What a report states about the model that made it (DESIGN.md §6): its measured accuracy and its
-latest bias audit, read through `ml.selectors` (reports never query the ML models directly)."""
+"""What a report states about the model that made it (DESIGN.md §6): its reference evaluation, named
+by its dataset, its calibration and its latest bias audit, read through `ml.selectors` (reports never
+query the ML models directly).
+
+The measured accuracy is the version's ONE reference evaluation (issue 14), never the latest one: an
+evaluation on a posed 6-class set must not become "the model was right on 76% of faces"."""
 from __future__ import annotations
 
 from analysis.models import Analysis
@@ -8,39 +12,28 @@ from ml import selectors as ml_selectors
 from ml.engine.labels import EMOTIONS
 
 
-def _metrics_of(metrics: dict | None) -> dict:
-    """Training writes {"validation": {...}}; evaluation runs write the metrics at the top level."""
-    metrics = metrics or {}
-    if "accuracy" not in metrics and isinstance(metrics.get("validation"), dict):
-        return metrics["validation"]
-    return metrics
-
-
 def analysis_model_info(*, analysis: Analysis) -> dict:
-    """The model version that made this analysis, with its measured accuracy: the latest succeeded
-    evaluation when there is one, else the validation metrics recorded at training."""
+    """The model version that made this analysis, with its reference evaluation (accuracy on a named
+    dataset), the calibration its probabilities went through, and its latest bias audit."""
     mv = analysis.model_version
-    evaluation = ml_selectors.latest_evaluation(mv)
-    if evaluation is not None and _metrics_of(evaluation.metrics).get("accuracy") is not None:
-        metrics = _metrics_of(evaluation.metrics)
-        measured_on = (evaluation.dataset.name if evaluation.dataset else evaluation.data_path) or "an evaluation set"
-        source = f"evaluation on {measured_on}"
-    else:
-        evaluation = None
-        metrics = _metrics_of(mv.metrics)
-        training = (mv.metadata or {}).get("training") or {}
-        source = "validation split at training" + (f" ({training['dataset_name']})"
-                                                    if training.get("dataset_name") else "")
-    per_class = metrics.get("per_class") or {}
+    reference = ml_selectors.model_version_reference(mv) or {}
+    recall = reference.get("per_class_recall") or {}
+    calibration = (mv.metadata or {}).get("calibration") or {}
     return {
         "model_version": mv,
-        "accuracy": metrics.get("accuracy"),
-        "balanced_accuracy": metrics.get("balanced_accuracy"),
-        "macro_f1": metrics.get("macro_f1"),
-        "n": metrics.get("n"),
-        "per_class_recall": [{"emotion": e, "recall": (per_class.get(e) or {}).get("recall"),
-                              "colour": EMOTION_COLOURS[e]} for e in EMOTIONS if e in per_class],
-        "source": source,
-        "evaluation": evaluation,
+        "accuracy": reference.get("accuracy"),
+        "balanced_accuracy": reference.get("balanced_accuracy"),
+        "macro_f1": reference.get("macro_f1"),
+        "n": reference.get("n"),
+        "ece": reference.get("ece"),
+        "data_name": reference.get("data_name", ""),
+        "headline": reference.get("headline", ""),
+        "missing_classes": reference.get("missing_classes", []),
+        "per_class_recall": [{"emotion": e, "recall": recall.get(e), "colour": EMOTION_COLOURS[e]}
+                             for e in EMOTIONS if e in recall],
+        "source": (f"reference evaluation on {reference['data_name']} ({reference['recorded']})"
+                   if reference else ""),
+        "evaluation": reference.get("evaluation"),
+        "temperature": calibration.get("temperature"),
         "bias_audit": ml_selectors.latest_bias_audit(mv),
     }

@@ -26,6 +26,26 @@ def staff_client(client, staff_user):
     return client
 
 
+@pytest.fixture
+def sent(monkeypatch):
+    """What the services send to the broker: (task name, args, task id)."""
+    from emo7ion_site import celery_app
+    calls = []
+    monkeypatch.setattr(celery_app, "send_task",
+                        lambda name, args=None, task_id=None, **kw: calls.append((name, args, task_id)))
+    return calls
+
+
+@pytest.fixture
+def eager():
+    """Celery's eager mode: a job sent by name runs in this process when the transaction commits."""
+    from emo7ion_site import celery_app
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
 @pytest.fixture(autouse=True)
 def _model_and_cache_dirs(settings, tmp_path):
     """Trained versions and cached downloads go to the test's own folders, never var/."""

@@ -11,20 +11,11 @@ from ml import services
 from ml.models import JobStatus
 from ml.services.jobs import ml_job_run
 from tests.factories import (AuditDatasetFactory, BiasAuditFactory, DatasetFactory, EvaluationFactory,
-                             ModelVersionFactory, TrainingRunFactory)
+                             ModelVersionFactory, TrainingRunFactory, TuningRunFactory)
 
 pytestmark = pytest.mark.django_db
 
 SERVICES = Path(services.__file__).parent
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """What the services send to the broker: (task name, args, task id)."""
-    calls = []
-    monkeypatch.setattr(celery_app, "send_task",
-                        lambda name, args=None, task_id=None, **kw: calls.append((name, args, task_id)))
-    return calls
 
 
 def test_each_job_is_sent_by_its_task_name_with_a_deterministic_id(sent, django_capture_on_commit_callbacks):
@@ -49,7 +40,8 @@ def test_every_task_name_the_services_send_is_a_registered_task():
     import ml.tasks  # noqa: F401 - registers the tasks, as a worker's autodiscovery does
     names = {name for path in SERVICES.glob("*.py")
              for name in re.findall(r'enqueue_on_commit\(\s*"([^"]+)"', path.read_text())}
-    assert names == {"ml.tasks.run_training", "ml.tasks.run_evaluation", "ml.tasks.run_bias_audit"}
+    assert names == {"ml.tasks.run_training", "ml.tasks.run_evaluation", "ml.tasks.run_bias_audit",
+                     "ml.tasks.run_tuning"}
     assert names <= set(celery_app.tasks)
 
 
@@ -71,7 +63,7 @@ def test_eager_mode_runs_the_task_in_process(django_capture_on_commit_callbacks,
     assert ev.status == JobStatus.FAILED and "does not exist" in ev.error
 
 
-@pytest.mark.parametrize("factory", [EvaluationFactory, BiasAuditFactory, TrainingRunFactory],
+@pytest.mark.parametrize("factory", [EvaluationFactory, BiasAuditFactory, TrainingRunFactory, TuningRunFactory],
                          ids=lambda f: f._meta.model.__name__)
 def test_success_saves_what_the_work_set_with_the_finished_status(factory):
     job = factory()
@@ -100,7 +92,7 @@ def test_success_saves_the_fields_the_work_names_and_only_those():
     assert ev.metrics == {"accuracy": 0.5} and ev.split == "val"
 
 
-@pytest.mark.parametrize("factory", [EvaluationFactory, BiasAuditFactory, TrainingRunFactory],
+@pytest.mark.parametrize("factory", [EvaluationFactory, BiasAuditFactory, TrainingRunFactory, TuningRunFactory],
                          ids=lambda f: f._meta.model.__name__)
 def test_a_refusal_fails_the_job_with_its_message_and_no_traceback(factory):
     job = factory()

@@ -1,4 +1,4 @@
-"""Training, evaluation and bias audit as Celery jobs on a real worker process."""
+"""Training, tuning, evaluation and bias audit as Celery jobs on a real worker process."""
 import pytest
 
 from ml import services
@@ -83,3 +83,17 @@ def test_a_bad_job_fails_with_a_reason_and_the_worker_carries_on(start_worker, m
     good = services.evaluation_run(model_version=model_version, data_path=str(fer_small / "val"))
     wait_until(lambda: _refreshed(good).status == JobStatus.SUCCEEDED, timeout=300, what="the next evaluation")
     assert proc.poll() is None  # the same worker, still running
+
+
+def test_a_search_on_a_worker_reports_progress_and_stops_when_cancelled(start_worker, fer_small, settings):
+    dataset = services.dataset_import(path_or_file=fer_small, name="fer-small")
+    start_worker({"EMO7ION_MODEL_DIR": str(settings.EMO7ION_MODEL_DIR)})
+    run = services.tuning_run_start(dataset=dataset, algorithm="random", max_trials=40, epochs_per_trial=2,
+                                    batch_size=16, limit_per_class=6)
+    wait_until(lambda: len(_refreshed(run).trials) >= 1, timeout=300, what="a first finished trial")
+    assert run.status == JobStatus.RUNNING and 0 < run.progress < 1 and run.heartbeat_at is not None
+    assert "trial 1/40" in run.log and run.trials[0]["val_accuracy"] is not None
+    services.tuning_run_cancel(run=run)
+    wait_until(lambda: _refreshed(run).status != JobStatus.RUNNING, timeout=180, what="the search to stop")
+    assert run.status == JobStatus.CANCELLED and len(run.trials) < 40
+    assert "cancelled after" in run.log and not run.best_training_run

@@ -152,23 +152,23 @@ def test_track_columns_toggle_direction():
     assert cols["first"]["next_sort"] == "first" and cols["happy"]["next_sort"] == "-happy"
 
 
-def test_model_info_prefers_a_succeeded_evaluation(scene_analysis):
+def test_model_info_quotes_the_reference_evaluation_never_the_latest(scene_analysis):
+    """Issue 14's bug: an evaluation on another (6-class) set run later must not become the report's figure."""
     from ml.models import BiasAudit, Evaluation, JobStatus
 
     mv = scene_analysis.model_version
-    mv.metrics = {"validation": {"accuracy": 0.61, "per_class": {"happy": {"recall": 0.8}}}}
+    mv.metrics = {"validation": {"accuracy": 0.61, "n": 70, "per_class": {"happy": {"recall": 0.8}}}}
+    mv.metadata = {"training": {"dataset_name": "fer2013"}}
     mv.save()
     info = reports.analysis_model_info(analysis=scene_analysis)
-    assert info["accuracy"] == 0.61 and info["source"].startswith("validation split")
+    assert info["accuracy"] == 0.61 and info["headline"] == "61.0% on FER2013 PublicTest, 70 faces"
     assert info["per_class_recall"][0]["emotion"] == "happy" and info["bias_audit"] is None
-    Evaluation.objects.create(model_version=mv, status=JobStatus.SUCCEEDED, data_path="/data/val",
-                              metrics={"accuracy": 0.7, "balanced_accuracy": 0.66, "n": 3435, "per_class": {}})
-    Evaluation.objects.create(model_version=mv, status=JobStatus.FAILED, metrics={"accuracy": 0.1})
+    Evaluation.objects.create(model_version=mv, status=JobStatus.SUCCEEDED, data_path="/data/ckplus",
+                              metrics={"accuracy": 0.76, "n": 900, "per_class": {}})
     BiasAudit.objects.create(model_version=mv, status=JobStatus.SUCCEEDED, verdict="flagged")
     info = reports.analysis_model_info(analysis=scene_analysis)
-    assert info["accuracy"] == 0.7 and info["n"] == 3435 and "/data/val" in info["source"]
+    assert info["accuracy"] == 0.61 and "/data" not in info["source"]
     assert info["bias_audit"].verdict == "flagged"
-    assert info["evaluation"].data_path == "/data/val"
 
 
 def _second_session(project, bucket_s: float) -> Analysis:

@@ -204,9 +204,11 @@ def test_model_section_links_the_evaluation_and_the_bias_audit(client, viewer, s
     evaluation = Evaluation.objects.create(model_version=mv, status=JobStatus.SUCCEEDED, data_path="/data/val",
                                            metrics={"accuracy": 0.712, "n": 3435,
                                                     "per_class": {"fear": {"recall": 0.52}}})
+    from ml import services
+    services.model_version_set_reference(model_version=mv, evaluation=evaluation)
     audit = BiasAudit.objects.create(model_version=mv, status=JobStatus.SUCCEEDED, verdict="flagged")
     client.force_login(viewer)
     html = client.get(f"/analyses/{scene_analysis.pk}/report/").content.decode()
-    assert "data-model-accuracy>0.712<" in html and "71% of 3435 test faces" in html
+    assert "data-model-accuracy>0.712<" in html and "71.2% on data val, 3,435 faces" in html
     assert f'href="/ml/evaluations/{evaluation.pk}/"' in html and f'href="/ml/audits/{audit.pk}/"' in html
     assert "52%" in html and 'badge flagged' in html

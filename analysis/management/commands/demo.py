@@ -1,4 +1,4 @@
-"""Prepare a demo and (unless --no-serve) run it: the site on HOST:PORT and a Celery worker.
+"""Prepare a demo and (unless --no-serve) run it: the site (ASGI, with live analysis) on HOST:PORT and a Celery worker.
 
     python manage.py demo [--no-serve] [--json] [--host 127.0.0.1] [--port 8000]
 
@@ -143,11 +143,18 @@ class Command(BaseCommand):
         worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "emo7ion_site", "worker", "-Q", "ml,default",
                                    "--pool=solo", "--concurrency=1", "--without-gossip", "--without-mingle",
                                    "--loglevel=INFO"], cwd=root, env=env)
+        # runserver is daphne's (ASGI): the live pages' WebSockets work, and with the in-memory channel
+        # layer (no REDIS_URL) it runs the live worker itself; with Redis the live worker is a process too.
         server = subprocess.Popen([sys.executable, str(root / "manage.py"), "runserver", f"{host}:{port}",
                                    "--noreload"], cwd=root, env=env)
-        self._say(f"Worker (pid {worker.pid}) and site http://{host}:{port}/ (pid {server.pid}) running; "
-                  "Ctrl-C stops both.")
-        children = (worker, server)
+        names = {worker: "The worker", server: "The web server"}
+        if settings.EMO7ION_LIVE_WORKER == "external":
+            live = subprocess.Popen([sys.executable, str(root / "manage.py"), "live_worker"], cwd=root, env=env)
+            names[live] = "The live worker"
+        self._say(f"Worker (pid {worker.pid}) and site http://{host}:{port}/ (pid {server.pid}) running"
+                  + (f", live worker (pid {live.pid})" if len(names) > 2 else " with an embedded live worker")
+                  + "; Ctrl-C stops them.")
+        children = tuple(names)
 
         def stop(signum, frame):
             raise KeyboardInterrupt
@@ -158,8 +165,7 @@ class Command(BaseCommand):
             while all(p.poll() is None for p in children):
                 time.sleep(0.5)
             dead = [p for p in children if p.poll() is not None]
-            raise CommandError(f"{'The worker' if dead[0] is worker else 'The web server'} stopped "
-                               f"(exit code {dead[0].returncode}); stopping the demo.")
+            raise CommandError(f"{names[dead[0]]} stopped (exit code {dead[0].returncode}); stopping the demo.")
         except KeyboardInterrupt:
             self._say("\nStopping…")
         finally:
@@ -167,7 +173,7 @@ class Command(BaseCommand):
                 if p.poll() is None:
                     # The worker gets a cold shutdown (SIGQUIT): a warm one waits on the broker's poll loop
                     # for many seconds, and an interrupted segment is simply redelivered (acks_late, idempotent).
-                    p.send_signal(signal.SIGINT if p is server else signal.SIGQUIT)
+                    p.send_signal(signal.SIGQUIT if p is worker else signal.SIGINT)
             for p in children:
                 try:
                     p.wait(15)

@@ -4,9 +4,10 @@ from ml.management.base import JsonCommand, resolve_dataset, resolve_model
 
 class Command(JsonCommand):
     help = ("Evaluate a model version on labelled faces: accuracy, balanced accuracy, macro F1, per-class "
-            "precision/recall/F1/support, confusion matrix, faces per second. A folder with train/ and val/ "
-            "splits is evaluated on val unless --split says otherwise. Labels the model does not know are "
-            "reported and skipped. Stores an Evaluation row.")
+            "precision/recall/F1/support, confusion matrix, expected calibration error (ece) and the reliability "
+            "table, faces per second, in the model's own inference mode (crop, TTA, calibration). A folder with "
+            "train/ and val/ splits is evaluated on val unless --split says otherwise. Labels the model does not "
+            "know are reported and skipped. Stores an Evaluation row.")
 
     def add_arguments(self, parser):
         src = parser.add_mutually_exclusive_group(required=True)
@@ -15,7 +16,8 @@ class Command(JsonCommand):
         parser.add_argument("--model", default=None, help="version name or id (default: the active version)")
         parser.add_argument("--split", choices=["train", "val", "test", "all"], default="",
                             help="default: val when the set has one, else every image")
-        parser.add_argument("--tta", action="store_true", help="average with the horizontally flipped face")
+        parser.add_argument("--tta", action="store_true",
+                            help="average with the horizontally flipped face (default: the model's own TTA mode)")
         parser.add_argument("--faces", choices=services.FACE_MODES, default="auto",
                             help="auto: images up to 64 px are already face crops, larger ones go through the "
                                  "face detector; detect: always; whole: never")
@@ -35,7 +37,8 @@ class Command(JsonCommand):
     def summary(self, r: dict) -> str:
         lines = [f"{r['model_version']} on {r['data']} ({r['note']}): {r['n']} faces",
                  f"  accuracy {r['accuracy']:.2%}, balanced accuracy {r['balanced_accuracy']:.2%}, "
-                 f"macro F1 {r['macro_f1']:.4f}, {r['faces_per_second']:.0f} faces/s"]
+                 f"macro F1 {r['macro_f1']:.4f}, ECE {r['ece']:.4f}, {r['faces_per_second']:.0f} faces/s "
+                 f"(test-time augmentation {r['tta_mode']}{', calibrated' if r['calibrated'] else ''})"]
         for label, m in r["per_class"].items():
             lines.append(f"  {label:9s} precision {m['precision']:.3f} recall {m['recall']:.3f} f1 {m['f1']:.3f} "
                          f"support {m['support']}")

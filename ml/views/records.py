@@ -1,12 +1,6 @@
-"""ML operations pages for platform admins (staff). Model version and bias audit pages are also
-readable, without any controls, by every signed-in user: a report names the model that made it,
-and its measured accuracy and bias audit belong to the people reading that report.
-
-Views parse, check who is asking, call a service or selector and render.
-"""
+"""Pages of the ML records: datasets, model versions (with their reference evaluation, calibration
+and the evaluations on other sets), evaluations and bias audits."""
 from __future__ import annotations
-
-from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,28 +9,12 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from emo7ion_site.plotting import figures_json
 from emo7ion_site.uploads import size_limit_message, stopped_upload
 
-from . import figures, selectors, services
-from .forms import BiasAuditForm, DatasetUploadForm, EvaluationForm, TrainingRunForm
-from .models import BiasAudit, Dataset, Evaluation, ModelVersion, TrainingRun
-
-
-def staff_required(view):
-    @wraps(view)
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("Only platform administrators manage models and datasets.")
-        return view(request, *args, **kwargs)
-    return wrapper
-
-
-def _figs(**figs) -> str:
-    """All of a page's figures as one JSON object (id -> figure) for templates/ml/_charts.html."""
-    figs = {name.replace("_", "-"): fig for name, fig in figs.items() if fig is not None}
-    return figures_json(figs) if figs else ""
+from .. import figures, selectors, services
+from ..forms import BiasAuditForm, DatasetUploadForm, EvaluationForm
+from ..models import BiasAudit, Dataset, Evaluation, ModelVersion
+from .common import page_figures, staff_required
 
 
 @staff_required
@@ -46,6 +24,7 @@ def index(request):
         "versions": selectors.model_versions_list()[:10],
         "datasets": selectors.datasets_list()[:10],
         "runs": selectors.training_runs_list()[:10],
+        "tuning_runs": selectors.tuning_runs_list()[:10],
         "evaluations": selectors.evaluations_list()[:10],
         "audits": selectors.bias_audits_list()[:10],
         "activations": selectors.activations_list()[:10],
@@ -87,85 +66,50 @@ def dataset_detail(request, pk: int):
     if dataset.attributes:
         figs["attributes"] = figures.attribute_counts(dataset.attributes)
     return render(request, "ml/dataset_detail.html", {
-        "dataset": dataset, "figures": _figs(**figs),
+        "dataset": dataset, "figures": page_figures(**figs),
         "runs": dataset.training_runs.select_related("model_version")[:20],
         "evaluations": dataset.evaluations.select_related("model_version")[:20],
         "audits": dataset.bias_audits.select_related("model_version")[:20],
     })
 
 
-# --- training runs
-
-@staff_required
-def training_list(request):
-    form = TrainingRunForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            run = services.training_run_start(dataset=form.cleaned_data["dataset"], config=form.config(),
-                                              created_by=request.user)
-        except services.JobRefused as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Training run {run.pk} queued.")
-            return redirect("ml:training_detail", pk=run.pk)
-    return render(request, "ml/training_list.html", {"form": form, "runs": selectors.training_runs_list()[:100]},
-                  status=400 if form.errors else 200)
-
-
-@staff_required
-def training_detail(request, pk: int):
-    run = get_object_or_404(selectors.training_runs_list(), pk=pk)
-    return render(request, "ml/training_detail.html", {
-        "run": run, "status": selectors.job_status(run),
-        "figures": _figs(curves=figures.training_curves(run.history)),
-    })
-
-
-@staff_required
-@require_GET
-def training_status(request, pk: int):
-    run = get_object_or_404(TrainingRun, pk=pk)
-    data = selectors.job_status(run)
-    data["figure"] = figures.training_curves(run.history).to_plotly_json()
-    return JsonResponse(data, json_dumps_params={"default": str})
-
-
-@staff_required
-@require_POST
-def training_cancel(request, pk: int):
-    run = services.training_run_cancel(run=get_object_or_404(TrainingRun, pk=pk), by=request.user)
-    messages.info(request, "Cancelled." if run.status == "cancelled" else
-                  "Cancel requested: the run stops after its current epoch.")
-    return redirect("ml:training_detail", pk=pk)
-
-
 # --- model versions
 
 @staff_required
 def model_version_list(request):
+    versions = selectors.model_versions_list()
     return render(request, "ml/model_version_list.html", {
-        "versions": selectors.model_versions_list(), "activations": selectors.activations_list()[:30]})
+        "rows": [(mv, selectors.model_version_reference(mv)) for mv in versions],
+        "activations": selectors.activations_list()[:30]})
+
+
+def _metrics_figures(metrics: dict, labels: list[str], **more) -> str:
+    """Per-class bars, the confusion matrix and (when measured) the reliability diagram of a set of
+    metrics, plus any other figures of the page."""
+    figs = dict(more)
+    if metrics.get("per_class"):
+        figs["per_class"] = figures.per_class_metrics(metrics["per_class"])
+    if metrics.get("confusion_matrix"):
+        figs["confusion"] = figures.confusion_heatmap(metrics["confusion_matrix"], metrics.get("labels") or labels)
+    if metrics.get("reliability"):
+        figs["reliability"] = figures.reliability_diagram(metrics["reliability"], metrics.get("ece"))
+    return page_figures(**figs)
 
 
 @login_required
 def model_version_detail(request, pk: int):
-    mv = get_object_or_404(ModelVersion, pk=pk)
-    evaluation = selectors.latest_evaluation(mv)
-    metrics = evaluation.metrics if evaluation else (mv.metrics.get("validation") or {})
+    mv = get_object_or_404(selectors.model_versions_list(), pk=pk)
+    reference = selectors.model_version_reference(mv)
+    metrics = reference["metrics"] if reference else {}
     history = (mv.metadata.get("training") or {}).get("history") or []
-    figs = {}
-    if metrics.get("per_class"):
-        figs["per_class"] = figures.per_class_metrics(metrics["per_class"])
-    if metrics.get("confusion_matrix"):
-        figs["confusion"] = figures.confusion_heatmap(metrics["confusion_matrix"], metrics.get("labels") or mv.labels)
-    if history:
-        figs["curves"] = figures.training_curves(history)
+    metadata = selectors.public_metadata(mv.metadata)
     return render(request, "ml/model_version_detail.html", {
-        "mv": mv, "metrics": metrics, "metrics_source": ("evaluation" if evaluation else
-                                                         "training validation" if metrics else ""),
-        "evaluation": evaluation, "figures": _figs(**figs), "history": history,
-        "training": mv.metadata.get("training") or {},
-        "evaluations": selectors.evaluations_for(mv), "audits": selectors.bias_audits_for(mv),
+        "mv": mv, "reference": reference, "metrics": metrics,
+        "figures": _metrics_figures(metrics, mv.labels, curves=figures.training_curves(history) if history else None),
+        "history": history, "training": metadata.get("training") or {}, "calibration": metadata.get("calibration"),
+        "inference": metadata.get("inference") or {}, "crop": metadata.get("crop") or {},
+        "offsets": list(zip(mv.labels, (metadata.get("calibration") or {}).get("logit_offsets") or [])),
+        "evaluations": selectors.other_evaluations(mv), "audits": selectors.bias_audits_for(mv),
         "activations": mv.activations.select_related("activated_by", "previous")[:20],
         "blockers": services.promotion_blockers(mv), "can_manage": request.user.is_staff,
     })
@@ -218,12 +162,9 @@ def evaluation_new(request):
 @login_required
 def evaluation_detail(request, pk: int):
     ev = get_object_or_404(selectors.evaluations_list(), pk=pk)
-    figs = {}
-    if ev.metrics.get("per_class"):
-        figs["per_class"] = figures.per_class_metrics(ev.metrics["per_class"])
-        figs["confusion"] = figures.confusion_heatmap(ev.metrics["confusion_matrix"], ev.metrics["labels"])
-    return render(request, "ml/evaluation_detail.html", {"ev": ev, "figures": _figs(**figs),
-                                                         "can_manage": request.user.is_staff})
+    return render(request, "ml/evaluation_detail.html", {
+        "ev": ev, "figures": _metrics_figures(ev.metrics, ev.model_version.labels),
+        "is_reference": ev.model_version.reference_evaluation_id == ev.pk, "can_manage": request.user.is_staff})
 
 
 # --- bias audits
@@ -268,14 +209,15 @@ def bias_audit_detail(request, pk: int):
                          "parity": [entry.get("parity_difference", {}).get(label) for label in labels],
                          "recall_gaps": [entry.get("per_class_recall_gap", {}).get(label) for label in labels]})
     return render(request, "ml/bias_audit_detail.html", {
-        "audit": audit, "result": result, "sections": sections, "figures": _figs(**figs), "labels": labels,
+        "audit": audit, "result": result, "sections": sections, "figures": page_figures(**figs), "labels": labels,
         "can_manage": request.user.is_staff})
 
 
 @login_required
 @require_GET
 def job_status(request, kind: str, pk: int):
-    """Polled by evaluation and audit pages while the job runs (training has its own, with the curve)."""
+    """Polled by evaluation and audit pages while the job runs (training and tuning have their own,
+    with their charts)."""
     model = {"evaluation": Evaluation, "audit": BiasAudit}.get(kind)
     if model is None:
         raise PermissionDenied
