@@ -17,7 +17,7 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.signing import sign, verify
 from webhooks.tasks import deliver_webhook
 
-from .conftest import client_for
+from tests.api.conftest import client_for
 
 
 @pytest.fixture
