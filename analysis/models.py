@@ -153,6 +153,10 @@ class FaceObservation(models.Model):
     p_surprise = models.FloatField()
     p_neutral = models.FloatField()
     top_emotion = models.CharField(max_length=10, choices=[(e, e) for e in EMOTIONS], db_index=True)
+    # Head pose from the detector's five landmarks (ml.engine.attention), degrees: yaw > 0 turned to
+    # the image's right, pitch > 0 up, (0, 0) facing the camera. None: no landmarks (Haar), no pose.
+    yaw = models.FloatField(null=True, blank=True)
+    pitch = models.FloatField(null=True, blank=True)
 
     PROB_FIELDS = tuple(f"p_{e}" for e in EMOTIONS)
 
@@ -175,6 +179,22 @@ class TimelineBucket(models.Model):
     emotion_counts = models.JSONField(default=dict)   # top-emotion counts per label
     emotion_shares = models.JSONField(default=dict)   # top-emotion shares per label (0..1)
     mean_probabilities = models.JSONField(default=dict)
+    # Crowd statistics (ml.engine.crowd), each interval a 95% [low, high] from a bootstrap over face
+    # tracks. too_few_tracks None: stored before these statistics existed.
+    intervals = models.JSONField(default=dict, blank=True,
+                                 help_text="label or group -> [low, high] of its share; empty with too few tracks")
+    too_few_tracks = models.BooleanField(null=True, blank=True)
+    attention = models.FloatField(null=True, blank=True,
+                                  help_text="share of observations with a head pose that face the camera")
+    attention_interval = models.JSONField(null=True, blank=True)
+    pose_observations = models.IntegerField(default=0, help_text="observations with a head pose")
+    valence = models.FloatField(null=True, blank=True, help_text="derived from the expression probabilities")
+    valence_interval = models.JSONField(null=True, blank=True)
+    arousal = models.FloatField(null=True, blank=True, help_text="derived from the expression probabilities")
+    arousal_interval = models.JSONField(null=True, blank=True)
+
+    STATISTICS_FIELDS = ("intervals", "too_few_tracks", "attention", "attention_interval", "pose_observations",
+                         "valence", "valence_interval", "arousal", "arousal_interval")
 
     class Meta:
         ordering = ["analysis", "index"]

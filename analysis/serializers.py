@@ -99,7 +99,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Analysis
-        fields = ["id", "footage", "project", "model_version", "model_version_name", "detector", "sample_fps",
+        fields = ["id", "kind", "footage", "project", "model_version", "model_version_name", "detector", "sample_fps",
                   "status", "progress", "error", "segment_count", "segments_done", "summary",
                   "created_at", "started_at", "finished_at"]
         read_only_fields = fields

@@ -30,7 +30,6 @@ class LiveStartForm(forms.Form):
         self.fields["detector"].choices = detector_choices()
         self.fields["detector"].initial = default_detector_name()
         self.fields["target_fps"].initial = settings.EMO7ION_LIVE_DEFAULT_FPS
-        self.fields["target_fps"].max_value = settings.EMO7ION_LIVE_MAX_FPS
         self.fields["target_fps"].widget.attrs.update(step="0.5", max=settings.EMO7ION_LIVE_MAX_FPS)
 
     def clean(self):

@@ -77,7 +77,7 @@ class _BoxSerializer(serializers.Serializer):
 class _FaceSerializer(serializers.Serializer):
     box = _BoxSerializer()
     detector_score = serializers.FloatField()
-    emotion = serializers.ChoiceField(choices=EMOTIONS)
+    emotion = serializers.CharField(help_text=f"The most probable expression: one of {', '.join(EMOTIONS)}")
     probabilities = serializers.DictField(child=serializers.FloatField(), help_text="The seven emotions' probabilities")
 
 

@@ -59,6 +59,10 @@ def live_start(request, pk):
     }, status=status)
 
 
+ACTIONS = {"pause": services.live_session_pause, "resume": services.live_session_resume,
+           "stop": services.live_session_stop}
+
+
 @login_required
 @require_GET
 def live_session(request, pk):
@@ -77,7 +81,7 @@ def live_session(request, pk):
             "session": session.pk, "source": session.source, "state": selectors.live_session_state(session),
             "target_fps": session.target_fps, "ws_path": f"/ws/live/{session.pk}/",  # live.routing
             "blur_enforced": project.organisation.blur_faces, "labels": list(EMOTIONS),
-            "colours": [EMOTION_COLOURS[e] for e in EMOTIONS], "window_s": 10,
+            "colours": [EMOTION_COLOURS[e] for e in EMOTIONS],
             "actions": {a: reverse("live-session-action", args=[session.pk, a]) for a in ACTIONS},
             "report_url": selectors.report_url(session),
         },
@@ -90,10 +94,6 @@ def live_session_state(request, pk):
     session = selectors.live_session_get(request.user, pk)
     return JsonResponse({**selectors.live_session_state(session), "worker_running": selectors.live_worker_alive(),
                          "worker_ready": selectors.live_worker_ready()})
-
-
-ACTIONS = {"pause": services.live_session_pause, "resume": services.live_session_resume,
-           "stop": services.live_session_stop}
 
 
 @login_required

@@ -126,6 +126,20 @@ class AnalysisFactory(factory.django.DjangoModelFactory):
     status = JobStatus.QUEUED
 
 
+class LiveSessionFactory(factory.django.DjangoModelFactory):
+    """A running stream-URL live session with its analysis row (kind live). Nothing wakes a worker: use
+    live.services.live_session_start for that."""
+
+    class Meta:
+        model = "live.LiveSession"
+
+    analysis = factory.SubFactory(AnalysisFactory, kind="live", status=JobStatus.RUNNING)
+    source = "stream"
+    stream_url = "rtsp://camera.example/stream"
+    setting = "audience"
+    state = "running"
+
+
 class _TimeSliceFactory(factory.django.DjangoModelFactory):
     """The `index`-th slice of an analysis' time, `seconds` long."""
 

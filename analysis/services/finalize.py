@@ -3,7 +3,10 @@ summary, and mark the analysis succeeded, in one transaction.
 
 What the reports show is stored here, computed by the engine's one timeline owner
 (`ml.engine.timeline`): per bucket the frames looked at, faces, unique tracks, top-emotion counts and
-shares, and mean probabilities. Pages, exports and the API read these rows; nothing recounts them.
+shares, and mean probabilities; and by `ml.engine.crowd`: per bucket and for the whole footage, the
+95% intervals of those shares (a bootstrap over face tracks), the share facing the camera
+(attention), the derived valence and arousal, and the engagement summary (`summary["statistics"]`).
+Pages, exports and the API read these rows; nothing recounts them.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from emo7ion_site.core.jobs import JobStatus, enqueue_on_commit, task_id
+from ml.engine.crowd import crowd_timeline
 from ml.engine.labels import EMOTIONS
 from ml.engine.timeline import aggregate_timeline, bucket_seconds, summarise
 from ml.engine.tracker import stitch_tracks
@@ -32,18 +36,18 @@ BUCKET_FIELDS = ("index", "t_start", "t_end", "frames", "faces", "mean_faces_per
 
 
 class _Row:
-    __slots__ = ("t", "track_id", "probs")
+    __slots__ = ("t", "track_id", "probs", "yaw", "pitch")
 
-    def __init__(self, t, track_id, probs):
-        self.t, self.track_id, self.probs = t, track_id, probs
+    def __init__(self, t, track_id, probs, yaw=None, pitch=None):
+        self.t, self.track_id, self.probs, self.yaw, self.pitch = t, track_id, probs, yaw, pitch
 
 
 def _observation_stream(analysis_id: int):
     """Observations as light objects, streamed from the database (a long crowd analysis has
     millions of rows: never hold them all as model instances)."""
-    fields = ("t", "track_id", *FaceObservation.PROB_FIELDS)
+    fields = ("t", "track_id", "yaw", "pitch", *FaceObservation.PROB_FIELDS)
     for row in FaceObservation.objects.filter(analysis_id=analysis_id).values_list(*fields).iterator(chunk_size=5000):
-        yield _Row(row[0], row[1], row[2:])
+        yield _Row(row[0], row[1], row[4:], row[2], row[3])
 
 
 def _relabel_tracks(analysis_id: int, segments: list[AnalysisSegment]) -> None:
@@ -87,9 +91,13 @@ def analysis_finalize(*, analysis_id: int) -> Analysis | None:
         bucket_s = bucket_seconds(duration, analysis.sample_fps, preferred_s=settings.EMO7ION_BUCKET_SECONDS)
         buckets = aggregate_timeline(_observation_stream(analysis_id), bucket_s, duration, EMOTIONS,
                                      frame_times=frame_times)
+        crowd = crowd_timeline(_observation_stream(analysis_id), bucket_s, duration, EMOTIONS,
+                               frames_analysed=len(frame_times))
         TimelineBucket.objects.filter(analysis_id=analysis_id).delete()
         TimelineBucket.objects.bulk_create(
-            [TimelineBucket(analysis_id=analysis_id, **{f: b[f] for f in BUCKET_FIELDS}) for b in buckets],
+            [TimelineBucket(analysis_id=analysis_id, **{f: b[f] for f in BUCKET_FIELDS},
+                            **{f: stats[f] for f in TimelineBucket.STATISTICS_FIELDS})
+             for b, stats in zip(buckets, crowd["buckets"])],
             batch_size=500)
 
         summary = summarise(_observation_stream(analysis_id), len(frame_times), duration, EMOTIONS)
@@ -105,6 +113,7 @@ def analysis_finalize(*, analysis_id: int) -> Analysis | None:
             # step, not time spent waiting in the queue or loading the model.
             "wall_time_s": round(wall, 3),
             "warnings": [s.warning for s in segments if s.warning],
+            "statistics": crowd["summary"],
         })
         summary["frames_with_faces"] = FaceObservation.objects.filter(analysis_id=analysis_id) \
             .values("frame_index").distinct().count()

@@ -2,12 +2,19 @@
 
 Idempotent: a segment run twice (a redelivered task, a duplicate enqueue) replaces what its earlier
 try wrote and is counted once, so the last segment to finish knows it is the last.
+
+Observations are streamed to the database while the segment runs, `OBSERVATION_BATCH_ROWS` at a time
+(bulk_create), so a worker's memory does not grow with the footage's length; a segment that is
+cancelled or fails takes its rows back. The detection schedule (`EMO7ION_DETECTION_SCHEDULE`, or the
+one the analysis asked for in `summary["schedule"]`) is recorded on the analysis, with the time
+spent per stage.
 """
 from __future__ import annotations
 
 import logging
 import time
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Least
@@ -18,6 +25,7 @@ from ml import runtime
 from ml.engine.errors import EngineError, VideoReadError
 from ml.engine.labels import EMOTIONS
 from ml.engine.pipeline import analyse_segment
+from ml.engine.schedule import DEFAULT_SCHEDULE, SCHEDULES
 
 from .. import media
 from ..models import Analysis, AnalysisSegment, FaceObservation
@@ -27,6 +35,12 @@ log = logging.getLogger(__name__)
 
 # How often a running segment writes its progress (a DB write per frame would be wasteful).
 PROGRESS_EVERY_S = 1.0
+# Observations written per bulk_create while a segment runs: memory holds at most this many rows.
+OBSERVATION_BATCH_ROWS = 2000
+# Faces per classifier call (faces of many frames: one `predict` per batch is what makes a CPU fast).
+CLASSIFY_BATCH = 256
+# Seconds per stage, summed over an analysis's segments (`summary["timings"]`).
+TIMING_STAGES = ("decode", "detect", "classify", "store")
 
 
 class _ProgressReporter:
@@ -78,6 +92,65 @@ def _observation_rows(analysis: Analysis, index: int, observations, labels: list
     return rows
 
 
+class _ObservationWriter:
+    """Receives a segment's observations batch by batch and writes them `OBSERVATION_BATCH_ROWS` at a
+    time; `discard()` deletes what this segment wrote (and anything an earlier try left)."""
+
+    def __init__(self, analysis: Analysis, index: int, labels: list[str]):
+        self.analysis, self.index, self.labels = analysis, index, labels
+        self.rows: list[FaceObservation] = []
+        self.written = 0
+
+    def add(self, observations) -> None:
+        self.rows.extend(_observation_rows(self.analysis, self.index, observations, self.labels))
+        if len(self.rows) >= OBSERVATION_BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            FaceObservation.objects.bulk_create(self.rows, batch_size=OBSERVATION_BATCH_ROWS)
+            self.written += len(self.rows)
+            self.rows = []
+
+    def discard(self) -> None:
+        self.rows = []
+        FaceObservation.objects.filter(analysis_id=self.analysis.pk, segment_index=self.index).delete()
+
+    def discard_quietly(self) -> None:
+        """`discard` while another error is on its way: that error is the one to report."""
+        try:
+            self.discard()
+        except Exception:
+            log.exception("Analysis %s segment %s: could not delete its partial observations",
+                          self.analysis.pk, self.index)
+
+
+def schedule_for(analysis: Analysis) -> str:
+    """The detection schedule an analysis runs with: the one it asked for, else the site's default."""
+    requested = (analysis.summary or {}).get("schedule") or getattr(settings, "EMO7ION_DETECTION_SCHEDULE",
+                                                                     DEFAULT_SCHEDULE)
+    if requested not in SCHEDULES:
+        raise EngineError(f"Unknown detection schedule {requested!r}; choose one of: {', '.join(SCHEDULES)}")
+    return requested
+
+
+def _record_schedule(analysis_id: int, result) -> None:
+    """Say on the analysis which schedule made it, and add this segment's seconds per stage. Runs
+    inside the transaction that counted the segment done, after its UPDATE of the analysis row, so
+    that row is locked and concurrent segments add up instead of overwriting each other."""
+    summary = Analysis.objects.values_list("summary", flat=True).get(pk=analysis_id) or {}
+    timings = summary.get("timings") or {}
+    summary.update(schedule=result.schedule, timings={
+        stage: round(float(timings.get(stage, 0.0)) + float(result.timings.get(stage, 0.0)), 4)
+        for stage in TIMING_STAGES})
+    if result.schedule_stats:
+        stats = {k: v for k, v in result.schedule_stats.items() if k != "options"}
+        earlier = summary.get("schedule_stats") or {}
+        summary["schedule_stats"] = {k: (earlier.get(k, 0) + v if isinstance(v, int) and k != "k_final" else v)
+                                     for k, v in stats.items()}
+    Analysis.objects.filter(pk=analysis_id).update(summary=summary)
+
+
 def _boxes_json(boxes) -> dict:
     return {str(k): [int(v) for v in box] for k, box in (boxes or {}).items()}
 
@@ -107,29 +180,35 @@ def analysis_segment_run(*, analysis_id: int, index: int) -> bool:
         raise EngineError(f"Model {analysis.model_version} does not predict the seven FER2013 emotions "
                           f"(its labels: {', '.join(classifier.labels)})")
     is_last_segment = index == analysis.segment_count - 1
+    writer = _ObservationWriter(analysis, index, list(classifier.labels))
+    writer.discard()  # what an earlier try of this segment wrote
     try:
         result = analyse_segment(
             path, detector=detector, classifier=classifier, sample_fps=analysis.sample_fps,
             t_start=segment.t_start, t_end=None if is_last_segment else segment.t_end,
-            should_cancel=lambda: not _still_running(analysis_id), on_progress=progress)
-    except EngineError as exc:
-        # The engine names the local (cache) file; the person knows it by the name they uploaded.
-        raise type(exc)(str(exc).replace(path.name, analysis.footage.original_name)) from exc
+            should_cancel=lambda: not _still_running(analysis_id), on_progress=progress, batch_size=CLASSIFY_BATCH,
+            schedule=schedule_for(analysis), on_observations=writer.add)
+        writer.flush()
+    except Exception as exc:
+        writer.discard_quietly()
+        if isinstance(exc, EngineError):
+            # The engine names the local (cache) file; the person knows it by the name they uploaded.
+            raise type(exc)(str(exc).replace(path.name, analysis.footage.original_name)) from exc
+        raise
     if result.cancelled:
+        writer.discard()
         log.info("Analysis %s segment %s stopped: the analysis is no longer running", analysis_id, index)
         AnalysisSegment.objects.filter(pk=segment.pk, status=AnalysisSegment.Status.RUNNING).update(
             status=AnalysisSegment.Status.PENDING)
         return False
 
     if result.stopped_early:
+        writer.discard()
         # Whatever was read before the break is only part of this segment: never let it pass as
         # the whole (upload validation normally catches such files before they get here).
         raise VideoReadError((result.warning or "The footage stopped decoding early (truncated or corrupt file)")
                              .replace(path.name, analysis.footage.original_name))
-    rows = _observation_rows(analysis, index, result.observations, list(classifier.labels))
     with transaction.atomic():
-        FaceObservation.objects.filter(analysis_id=analysis_id, segment_index=index).delete()
-        FaceObservation.objects.bulk_create(rows, batch_size=2000)
         stats = dict(frames_analysed=result.frames_analysed, faces_detected=result.faces_detected,
                      track_count=result.track_count, wall_time_s=round(result.wall_time_s, 4),
                      first_frame_boxes=_boxes_json(result.first_frame_boxes),
@@ -145,6 +224,7 @@ def analysis_segment_run(*, analysis_id: int, index: int) -> bool:
             # The UPDATE locks the analysis row until commit, so concurrent segments see each
             # other's increments and exactly one of them reads segments_done == segment_count.
             Analysis.objects.filter(pk=analysis_id).update(segments_done=F("segments_done") + 1)
+            _record_schedule(analysis_id, result)
         done, count = Analysis.objects.filter(pk=analysis_id).values_list("segments_done", "segment_count").get()
         # A redelivered segment (its worker died after this commit but before finalize ran) also
         # answers True when all are done; finalize is idempotent and runs only while `running`.

@@ -30,7 +30,9 @@ class LiveWorkerUnavailable(ApplicationError):
 
 async def _ask_worker(message: dict, timeout: float) -> dict:
     layer = get_channel_layer()
-    reply = await layer.new_channel("live-photo")
+    # The layer's default prefix: channels_redis reads every process-specific channel of a process
+    # through one queue per prefix, and the WebSocket consumers already keep that one read.
+    reply = await layer.new_channel()
     await layer.send(WORKER_CHANNEL, {**message, "reply": reply})
     return await asyncio.wait_for(layer.receive(reply), timeout)
 

@@ -294,7 +294,9 @@ class LiveWorker:
         reader = self.readers.pop(session_id, None)
         if reader is not None:
             reader.stop()
-        self.recorders.pop(session_id, None)
+        recorder = self.recorders.pop(session_id, None)
+        if recorder is not None and recorder.chunk is not None:
+            self.analyser.track_info(recorder.tracker_key, forget=True)  # finished elsewhere: free its tracker
         self.slots.discard(session_id)
 
     def _finish(self, session_id: int) -> None:

@@ -77,7 +77,7 @@ def _validate_upscale(upscale) -> None:
         raise ValueError(f"upscale must be between 1 and {MAX_UPSCALE:g} (or 'auto'); got {value:g}")
 
 
-def _as_bgr(image: np.ndarray) -> np.ndarray:
+def as_bgr(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.size == 0:
         raise ImageReadError("The frame is empty or not an image array")
     if image.dtype != np.uint8:
@@ -117,7 +117,7 @@ class _ScaledDetector:
         return _resolve_upscale(self.upscale, width, height)
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
-        bgr = _as_bgr(image)
+        bgr = as_bgr(image)
         return self.detect_scaled(bgr, self.base_scale(bgr.shape[1], bgr.shape[0]))
 
     def detect_scaled(self, image: np.ndarray, scale: float) -> list[FaceBox]:
@@ -162,7 +162,7 @@ class YuNetDetector(_ScaledDetector):
 
     def detect_scaled(self, image: np.ndarray, scale: float) -> list[FaceBox]:
         """Faces found with the image resized by `scale` (boxes in the image's own coordinates)."""
-        bgr = _as_bgr(image)
+        bgr = as_bgr(image)
         height, width = bgr.shape[:2]
         work = _resized(bgr, scale)
         with self._lock:
@@ -213,7 +213,7 @@ class HaarDetector(_ScaledDetector):
 
     def detect_scaled(self, image: np.ndarray, scale: float) -> list[FaceBox]:
         """Faces found with the image resized by `scale` (boxes in the image's own coordinates)."""
-        bgr = _as_bgr(image)
+        bgr = as_bgr(image)
         height, width = bgr.shape[:2]
         grey = cv2.equalizeHist(_resized(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), scale))
         with self._lock:
@@ -276,7 +276,7 @@ def detect_in_regions(detector, image: np.ndarray, regions: Sequence[tuple[int, 
     the detector runs on the mosaic, and each box is mapped back to the frame. A box centred in a
     gap is dropped. This is how the adaptive schedule re-checks every tracked face of a frame for
     the price of a small image, instead of the whole frame or one call per face."""
-    bgr = _as_bgr(image)
+    bgr = as_bgr(image)
     height, width = bgr.shape[:2]
     cuts = []
     for x0, y0, x1, y1, scale in regions:

@@ -6,14 +6,16 @@
     forward and a cheap re-detection confirms it: the detector runs on a padded region around where
     the track is predicted, all regions of a frame in one call (`detectors.detect_in_regions`). A
     face only becomes an observation where a detector saw it in that frame; nothing is invented.
-  - New faces are picked up at the next full detection (at most k sampled frames, and never more
-    than `max_interval_s` seconds, later).
-  - k adapts: it grows by one after a quiet interval (no track lost, no new face, slow motion) and
-    halves when tracks were lost, new faces appeared or faces move fast. Losing half the faces of a
-    frame calls a full detection at the next frame.
+  - New faces are picked up at the next full detection: at most k sampled frames, and about
+    `max_interval_s` seconds, later (so at 2 sampled frames per second every frame is a full one: a
+    face moves too far in half a second to be followed by its region).
+  - k adapts to how fast faces escape the tracks (new faces at a full detection, tracks lost since
+    the last one): it is sized so that the faces waiting for a full detection stay under
+    `miss_budget` of all faces; it grows one step at a time, drops at once, and halves when faces
+    move fast. Losing half the faces of a frame calls a full detection at the next frame.
   - The full detection's resolution adapts to the faces seen: a downscaled full frame sized so that
     the smaller faces still reach the detector's reliable size, plus full-resolution tiles only
-    where smaller faces were seen. Every `refresh_every`-th full detection is at full resolution.
+    where smaller faces were seen. A full detection every `refresh_s` seconds is at full resolution.
     Tracks that a full detection misses are re-checked in their regions before they are let go.
 
 YuNet's recall is what makes the numbers: the schedule does less detection, not worse detection.
@@ -26,7 +28,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .detectors import _as_bgr, detect_in_regions, suppress_overlaps, supports_scaled_detection
+from .detectors import as_bgr, detect_in_regions, suppress_overlaps, supports_scaled_detection
 from .errors import ConfigurationError
 from .tracker import IouTracker, Track, iou_matrix
 
@@ -36,12 +38,12 @@ DEFAULT_SCHEDULE = "adaptive"
 
 @dataclass(frozen=True)
 class AdaptiveOptions:
-    k_start: int = 2            # sampled frames from one full detection to the next, at first
+    k_start: int = 4            # sampled frames from one full detection to the next, at first
     k_min: int = 1
     k_max: int = 12
     max_interval_s: float = 0.5  # a new face waits at most about this long for a full detection
-    refresh_every: int = 8      # every n-th full detection runs at the detector's full resolution
-    reliable_face_px: float = 20.0  # face size (detector input pixels) the downscaled pass is trusted for
+    refresh_s: float = 2.0      # a full detection this often runs at the detector's full resolution
+    reliable_face_px: float = 16.0  # face size (detector input pixels) the downscaled pass is trusted for
     small_quantile: float = 0.25  # the downscaled pass is sized for faces from this quantile up ...
     min_factor: float = 0.35      # ... but never below this fraction of full resolution
     max_tiled_area: float = 0.6   # tiles covering more of the frame than this: detect at full resolution
@@ -55,11 +57,12 @@ class AdaptiveOptions:
     match_centre: float = 0.5     # ... or with its centre this close (in face sizes) to the prediction
     match_size_ratio: float = 1.6  # ... and a size within this factor of it
     merge_iou: float = 0.4        # boxes of the downscaled pass and a tile that are one face
+    miss_budget: float = 0.05     # share of faces k may leave unseen: a face not yet followed waits
+                                  # k/2 frames on average, so k = 2 x budget x faces / (new faces per frame)
+    lost_weight: float = 0.5      # a track a region check lost counts as this much of a new face (it
+                                  # is retried in its region; most come back at the next full detection)
+    rate_smoothing: float = 0.5   # weight of the latest interval in the new-face rate
     fast_motion: float = 0.5      # centre motion per sampled frame, in face sizes, that halves k
-    slow_motion: float = 0.2      # ... and below which k may grow
-    lost_fraction: float = 0.25   # new faces (+ lost_weight x lost tracks) per tracked face that halve k
-    lost_weight: float = 0.5      # a track missed between full detections counts this much (it is
-                                  # retried in its region; a face first seen late costs more)
     force_fraction: float = 0.5   # faces of a frame lost at once that call a full detection next
 
     @classmethod
@@ -109,16 +112,18 @@ class AdaptiveSchedule:
         self._since_full: int | None = None
         self._t_full: float | None = None
         self._t_last: float | None = None
+        self._t_refresh: float | None = None
         self._force_full = False
         self._lost: set[int] = set()   # tracks a region check missed since the last full detection
         self._tracked_at_full = 0
-        self._small_faces: deque = deque(maxlen=self.options.tile_memory)  # boxes per full detection
+        self._rate: float | None = None  # faces escaping the tracks per sampled frame (smoothed)
+        self._recent_boxes: deque = deque(maxlen=self.options.tile_memory)  # the boxes of recent full detections
         self.counts = {"frames": 0, "full_detections": 0, "refreshes": 0, "tiles": 0, "region_frames": 0,
                        "regions": 0, "regions_confirmed": 0, "k_sum": 0}
 
     # --- the schedule ------------------------------------------------------------------------------
     def step(self, frame: np.ndarray, t: float | None = None) -> tuple[list, list[int]]:
-        bgr = _as_bgr(frame)
+        bgr = as_bgr(frame)
         self.counts["frames"] += 1
         self.counts["k_sum"] += self.k
         if self._full_due(t):
@@ -127,7 +132,7 @@ class AdaptiveSchedule:
 
     def _full_due(self, t: float | None) -> bool:
         previous, self._t_last = self._t_last, t
-        if self._since_full is None or self._force_full or self._since_full >= self.k:
+        if self._since_full is None or self._force_full or self._since_full + 1 >= self.k:
             return True
         if t is None or self._t_full is None or previous is None:
             return False
@@ -144,7 +149,7 @@ class AdaptiveSchedule:
 
     # --- full detections ---------------------------------------------------------------------------
     def _full(self, bgr: np.ndarray, t: float | None) -> tuple[list, list[int]]:
-        found = self._detect_whole(bgr)
+        found = self._detect_whole(bgr, t)
         # Tracks the full detection missed get one more look in their own region before they lapse.
         alive = self.tracker.alive_next()
         missed = [tr for tr in alive if not self._overlaps(self._predicted(tr), found)]
@@ -156,27 +161,28 @@ class AdaptiveSchedule:
         ids = self.tracker.update(boxes)
         new_faces = sum(1 for i in ids if i >= first_new)
         if self.counts["full_detections"] > 0:
-            self._adapt(new_faces, self._motion())
+            self._adapt(new_faces, self._motion(), self._since_full)
         self.counts["full_detections"] += 1
         self._since_full, self._t_full, self._force_full = 0, t, False
         self._lost.clear()
         self._tracked_at_full = len(boxes)
-        self._small_faces.append([b.as_tuple() for b in boxes])
+        self._recent_boxes.append([b.as_tuple() for b in boxes])
         return boxes, ids
 
-    def _detect_whole(self, bgr: np.ndarray) -> list:
+    def _detect_whole(self, bgr: np.ndarray, t: float | None) -> list:
         """The downscaled full frame plus full-resolution tiles where small faces are; the detector's
         own full resolution on refresh, when nothing is known yet, or when tiles would cover most of it."""
         o = self.options
         height, width = bgr.shape[:2]
         base = float(self.detector.base_scale(width, height))
         sizes = [_size(tr.box) for tr in self.tracker.alive_next()]
-        refresh = not sizes or self.counts["full_detections"] % max(1, o.refresh_every) == 0
+        refresh = not sizes or self._t_refresh is None or (t is not None and t - self._t_refresh >= o.refresh_s)
         factor = 1.0 if refresh else float(np.clip(
             o.reliable_face_px / (np.quantile(sizes, o.small_quantile) * base), o.min_factor, 1.0))
         tiles = [] if factor >= 1.0 else self._tiles(width, height, o.reliable_face_px / (factor * base))
         if factor >= 1.0 or sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in tiles) > o.max_tiled_area * width * height:
             self.counts["refreshes"] += 1
+            self._t_refresh = t if t is not None else self._t_refresh
             return self.detector.detect_scaled(bgr, base)
         found = list(self.detector.detect_scaled(bgr, base * factor))
         for x0, y0, x1, y1 in tiles:
@@ -190,7 +196,7 @@ class AdaptiveSchedule:
         (tracks) and where the last few full detections saw them (new small faces appear there too:
         the far side of a room, the back of a crowd). Overlapping rectangles are merged."""
         o = self.options
-        boxes = [tuple(tr.box) for tr in self.tracker.alive_next()] + [b for seen in self._small_faces for b in seen]
+        boxes = [tuple(tr.box) for tr in self.tracker.alive_next()] + [b for seen in self._recent_boxes for b in seen]
         rects = []
         for x, y, w, h in boxes:
             size = min(w, h)
@@ -297,13 +303,19 @@ class AdaptiveSchedule:
                   for tr in self.tracker.active if tr.hits > 1]
         return float(np.median(speeds)) if speeds else 0.0
 
-    def _adapt(self, new_faces: int, motion: float) -> None:
+    def _adapt(self, new_faces: int, motion: float, frames: int) -> None:
+        """k from the rate at which faces escape the tracks (new faces at this full detection, tracks
+        lost since the last one, per sampled frame): a face that is not followed waits k/2 frames on
+        average, so k is sized to keep that wait under `miss_budget` of the faces. It grows by one at a
+        time (a quiet spell may end) and drops at once; fast motion halves it."""
         o = self.options
-        pressure = (o.lost_weight * len(self._lost) + new_faces) / max(1, self._tracked_at_full)
-        if pressure > o.lost_fraction or motion > o.fast_motion:
-            self.k = max(o.k_min, self.k // 2)
-        elif new_faces == 0 and pressure < o.lost_fraction / 2 and motion < o.slow_motion:
-            self.k = min(o.k_max, self.k + 1)
+        rate = (new_faces + o.lost_weight * len(self._lost)) / max(1, frames)
+        self._rate = rate if self._rate is None else (1 - o.rate_smoothing) * self._rate + o.rate_smoothing * rate
+        faces = max(1.0, float(self._tracked_at_full))
+        target = int(2 * o.miss_budget * faces / self._rate) if self._rate > 0 else o.k_max
+        if motion > o.fast_motion:
+            target = min(target, self.k // 2)
+        self.k = int(np.clip(min(target, self.k + 1), o.k_min, o.k_max))
 
 
 def _shifted(box, dx: int, dy: int):

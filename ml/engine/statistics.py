@@ -181,6 +181,25 @@ def ratio_estimates(totals: TrackTotals, *, n_resamples: int = DEFAULT_RESAMPLES
                      n_tracks=int(n_tracks[j])) for j in range(columns)]
 
 
+def difference_estimate(totals: TrackTotals, first: int, second: int, *, n_resamples: int = DEFAULT_RESAMPLES,
+                        level: float = DEFAULT_LEVEL, seed: int = DEFAULT_SEED,
+                        min_tracks: int = MIN_TRACKS) -> Estimate:
+    """ratio[second] - ratio[first] (e.g. the late half's mean valence minus the early half's) with an
+    expanded percentile interval over tracks; the same resamples serve both columns, so a track seen
+    in both halves moves both ratios together."""
+    values = totals.ratio()
+    n_tracks = int(min(totals.n_tracks[first], totals.n_tracks[second]))
+    value = float(values[second] - values[first]) if np.isfinite(values[[first, second]]).all() else None
+    if value is None or n_tracks < min_tracks:
+        return Estimate(value=value, low=None, high=None, n_tracks=n_tracks)
+    draws = bootstrap_ratios(totals, n_resamples=n_resamples, seed=seed)
+    diff = draws[:, second] - draws[:, first]
+    diff = diff[np.isfinite(diff)]
+    q = tail_probability(n_tracks, level)
+    low, high = np.quantile(diff, [q, 1.0 - q])
+    return Estimate(value=value, low=min(float(low), value), high=max(float(high), value), n_tracks=n_tracks)
+
+
 def share_estimate(track_ids, hits, *, n_resamples: int = DEFAULT_RESAMPLES, level: float = DEFAULT_LEVEL,
                    seed: int = DEFAULT_SEED, min_tracks: int = MIN_TRACKS) -> Estimate:
     """The share of observations that are hits (e.g. happy), with its interval over tracks. A frame-level

@@ -58,6 +58,12 @@ def bucket_count(duration_s: float, bucket_s: float) -> int:
     return max(1, int(math.ceil(round(max(0.0, duration_s) / bucket_s, 9))))
 
 
+def bucket_span(index: int, bucket_s: float, duration_s: float) -> tuple[float, float]:
+    """(t_start, t_end) of bucket `index`, rounded as stored: the last one ends with the footage."""
+    t0 = index * bucket_s
+    return round(t0, 4), round(min(t0 + bucket_s, duration_s) if duration_s else t0, 4)
+
+
 def grid_frame_count(duration_s: float, rate: float) -> int:
     """Frames a clip of `duration_s` sampled at `rate` per second looks at: t = k / rate for
     k = 0, 1, ... while t < duration_s. A still image (duration 0) is one frame at t = 0."""
@@ -80,14 +86,22 @@ def grid_frames(t_start: float, t_end: float, rate: float, duration_s: float | N
 
 
 def _observation_arrays(observations: Iterable, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(t, track_id, probs) arrays from any supported kind of observation, in one pass. The accessor
-    is chosen from the first item, so the loop costs one call per row: a long crowd analysis
-    streams millions of rows through here."""
+    """(t, track_id, probs) arrays from any supported kind of observation, in one pass."""
+    ts, tracks, probs, _ = observation_columns(observations, labels)
+    return ts, tracks, probs
+
+
+def observation_columns(observations: Iterable, labels: Sequence[str],
+                        extra: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(t, track_id, probs, extras) arrays from any supported kind of observation, in one pass;
+    `extras` (N, len(extra)) holds the named optional fields (e.g. yaw, pitch), NaN where an
+    observation has none. The accessor is chosen from the first item, so the loop costs one call per
+    row: a long crowd analysis streams millions of rows through here."""
     prob_fields = [f"p_{label}" for label in labels]
     it = iter(observations)
     first = next(it, None)
     if first is None:
-        return np.zeros(0), np.zeros(0, np.int64), np.zeros((0, len(labels)))
+        return np.zeros(0), np.zeros(0, np.int64), np.zeros((0, len(labels))), np.zeros((0, len(extra)))
     if isinstance(first, Mapping):
         if first.get("probs") is not None:
             def row(o):
@@ -95,22 +109,33 @@ def _observation_arrays(observations: Iterable, labels: Sequence[str]) -> tuple[
         else:
             def row(o):
                 return o["t"], o.get("track_id", -1), [o.get(name, 0.0) for name in prob_fields]
-    elif getattr(first, "probs", None) is not None:
-        row = operator.attrgetter("t", "track_id", "probs")
-    else:
-        getter = operator.attrgetter("t", "track_id", *prob_fields)
 
-        def row(o):
-            values = getter(o)
-            return values[0], values[1], values[2:]
-    ts, tracks, probs = [], [], []
+        def more(o):
+            return [o.get(name) for name in extra]
+    else:
+        if getattr(first, "probs", None) is not None:
+            row = operator.attrgetter("t", "track_id", "probs")
+        else:
+            getter = operator.attrgetter("t", "track_id", *prob_fields)
+
+            def row(o):
+                values = getter(o)
+                return values[0], values[1], values[2:]
+
+        def more(o):
+            return [getattr(o, name, None) for name in extra]
+    ts, tracks, probs, extras = [], [], [], []
     for obs in itertools.chain((first,), it):
         t, track, p = row(obs)
         ts.append(t)
         tracks.append(track)
         probs.append(p)
+        if extra:
+            extras.append([np.nan if v is None else v for v in more(obs)])
+    n = len(ts)
     return (np.asarray(ts, np.float64), np.asarray(tracks, np.int64),
-            np.asarray(probs, np.float64).reshape(len(ts), len(labels)))
+            np.asarray(probs, np.float64).reshape(n, len(labels)),
+            np.asarray(extras, np.float64).reshape(n, len(extra)) if extra else np.zeros((n, 0)))
 
 
 def _shares(counts: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
@@ -168,11 +193,11 @@ def aggregate_timeline(observations: Iterable, bucket_s: float, duration_s: floa
         faces = int(faces_per_bucket[b])
         mean_p = prob_sums[b] / faces if faces else np.zeros(n_labels)
         frames = int(frames_per_bucket[b])
-        t0 = b * bucket_s
+        t_start, t_end = bucket_span(b, bucket_s, duration_s)
         buckets.append({
             "index": b,
-            "t_start": round(t0, 4),
-            "t_end": round(min(t0 + bucket_s, duration_s) if duration_s else t0, 4),
+            "t_start": t_start,
+            "t_end": t_end,
             "frames": frames,
             "faces": faces,
             "mean_faces_per_frame": round(faces / frames, 4) if frames else 0.0,
@@ -204,4 +229,3 @@ def summarise(observations: Iterable, frames_analysed: int, duration_s: float,
                                for label, v in zip(labels, probs.mean(axis=0) if faces else np.zeros(len(labels)))},
         "dominant_emotion": labels[int(np.argmax(counts))] if faces else None,
     }
-

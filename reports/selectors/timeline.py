@@ -14,6 +14,8 @@ from ml.engine.labels import EMOTIONS
 from ..formatting import shares_from_counts
 
 BUCKET_FIELDS = ("index", "t_start", "t_end", "frames", "faces", "mean_faces_per_frame", "unique_tracks")
+# Stored by finalize with each bucket (ml.engine.crowd); None / empty on rows stored before them.
+STATISTICS_FIELDS = TimelineBucket.STATISTICS_FIELDS
 
 
 @dataclass
@@ -25,12 +27,18 @@ class Timeline:
     def is_empty(self) -> bool:
         return not any(b["faces"] for b in self.buckets)
 
+    @property
+    def has_statistics(self) -> bool:
+        """Finalize stored intervals with these buckets (older analyses have none)."""
+        return any(b.get("too_few_tracks") is not None for b in self.buckets)
+
 
 def bucket_dict(row: TimelineBucket) -> dict:
     """A stored row in the engine's bucket shape, every emotion present (older rows may omit zeros)."""
     counts = {e: int((row.emotion_counts or {}).get(e, 0)) for e in EMOTIONS}
     shares = row.emotion_shares or shares_from_counts(counts)
     return {**{k: getattr(row, k) for k in BUCKET_FIELDS},
+            **{k: getattr(row, k) for k in STATISTICS_FIELDS},
             "emotion_counts": counts,
             "emotion_shares": {e: float(shares.get(e, 0.0)) for e in EMOTIONS},
             "mean_probabilities": {e: float((row.mean_probabilities or {}).get(e, 0.0)) for e in EMOTIONS}}

@@ -302,3 +302,76 @@ def test_key_moment_thumbnails_exist_before_the_analysis_shows_as_succeeded(webc
     assert seen == [Analysis.Status.RUNNING]
     from reports import thumbnails
     assert default_storage.listdir(thumbnails.thumbnail_folder(analysis))[1], "finalize stored no thumbnail"
+
+
+def test_observations_are_streamed_in_batches_and_the_schedule_is_recorded(webcam, alice, model_version, settings,
+                                                                            monkeypatch):
+    """A segment writes its observations while it runs, a few rows per bulk_create (never all at the
+    end), and the analysis says which detection schedule made it and how long each stage took."""
+    from analysis.services import segments
+    settings.EMO7ION_SEGMENT_SECONDS = 1.0
+    monkeypatch.setattr(segments, "OBSERVATION_BATCH_ROWS", 3)
+    monkeypatch.setattr(segments, "CLASSIFY_BATCH", 2)
+    writes = []
+    real_bulk_create = FaceObservation.objects.bulk_create
+    monkeypatch.setattr(FaceObservation.objects, "bulk_create",
+                        lambda rows, **kw: writes.append(len(rows)) or real_bulk_create(rows, **kw))
+    analysis = start(webcam, alice, sample_fps=5)
+    services.analysis_plan(analysis_id=analysis.pk)
+
+    tasks.analyse_segment(analysis.pk, 1)
+    rows = FaceObservation.objects.filter(analysis=analysis, segment_index=1).count()
+    assert rows >= 4 and sum(writes) == rows
+    assert len(writes) >= 2 and max(writes) <= 4  # 3 rows, or 4 when a batch of 2 crossed the line
+    analysis.refresh_from_db()
+    assert analysis.summary["schedule"] == "adaptive"  # the site's default
+    assert set(analysis.summary["timings"]) == {"decode", "detect", "classify", "store"}
+    assert analysis.summary["schedule_stats"]["frames"] == 5
+    first = dict(analysis.summary["timings"])
+
+    tasks.analyse_segment(analysis.pk, 0)  # a second segment adds its seconds
+    analysis.refresh_from_db()
+    assert analysis.summary["schedule_stats"]["frames"] == 10
+    assert analysis.summary["timings"]["detect"] > first["detect"]
+
+
+def test_the_schedule_setting_selects_todays_full_detection(webcam, alice, model_version, settings):
+    settings.EMO7ION_SEGMENT_SECONDS = 1.0
+    settings.EMO7ION_DETECTION_SCHEDULE = "full"
+    analysis = start(webcam, alice, sample_fps=5)
+    services.analysis_plan(analysis_id=analysis.pk)
+    tasks.analyse_segment(analysis.pk, 0)
+    analysis.refresh_from_db()
+    assert analysis.summary["schedule"] == "full"
+    assert analysis.summary["schedule_stats"]["full_detections"] == analysis.summary["schedule_stats"]["frames"] == 5
+
+
+def test_a_cancelled_segment_takes_back_the_rows_it_streamed(webcam, alice, model_version, monkeypatch):
+    """Rows are written while the segment runs; when the analysis is cancelled part way, the segment
+    deletes what it wrote, so a cancelled analysis holds no half segment."""
+    from analysis.services import segments
+    from ml import runtime
+    monkeypatch.setattr(segments, "OBSERVATION_BATCH_ROWS", 1)
+    monkeypatch.setattr(segments, "CLASSIFY_BATCH", 1)
+    real = runtime.get_detector("haar")
+    analysis = start(webcam, alice, sample_fps=10)
+    services.analysis_plan(analysis_id=analysis.pk)
+    written = []
+
+    class CancelsAfterTwelveFrames:
+        name = real.name
+        frames = 0
+
+        def detect(self, frame):
+            self.frames += 1
+            if self.frames == 12:
+                written.append(FaceObservation.objects.filter(analysis=analysis).count())
+                services.analysis_cancel(analysis=analysis, by=alice)
+            return real.detect(frame)
+
+    monkeypatch.setattr(runtime, "get_detector", lambda name=None, **kw: CancelsAfterTwelveFrames())
+    assert services.analysis_segment_execute(analysis_id=analysis.pk, index=0) is False
+    assert written and written[0] >= 5  # rows were in the database before the end
+    assert not FaceObservation.objects.filter(analysis=analysis).exists()
+    analysis.refresh_from_db()
+    assert analysis.status == Analysis.Status.CANCELLED

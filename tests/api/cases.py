@@ -80,6 +80,7 @@ def endpoint(w, s): return {"id": s.endpoint.pk}
 def member(w, s): return {"slug": s.org.slug, "membership_id": s.membership.pk}
 def invitation(w, s): return {"slug": s.org.slug, "invitation_id": s.invitation.pk}
 def delivery(w, s): return {"id": s.endpoint.pk, "delivery_id": s.delivery.pk}
+def live(w, s): return {"id": s.live_session.pk}
 
 
 V1 = "/api/v1"
@@ -154,6 +155,16 @@ CASES = [
     Case("PATCH", f"{V1}/webhooks/{{id}}/", endpoint, lambda w: {"is_active": False}, allowed=ADMINS),
     Case("DELETE", f"{V1}/webhooks/{{id}}/", endpoint, ok=204, allowed=ADMINS),
     Case("GET", f"{V1}/webhooks/{{id}}/deliveries/", endpoint, allowed=ADMINS),
+    Case("GET", f"{V1}/live-sessions/", staff=200),
+    Case("POST", f"{V1}/live-sessions/", data=lambda w: {"project": w.a.project.pk, "setting": "audience",
+                                                         "stream_url": "rtsp://camera.example/stage"},
+         ok=201, allowed=ANALYSTS, staff=400),
+    Case("GET", f"{V1}/live-sessions/{{id}}/", live),
+    Case("POST", f"{V1}/live-sessions/{{id}}/pause/", live, lambda w: {}, allowed=ANALYSTS),
+    Case("POST", f"{V1}/live-sessions/{{id}}/resume/", live, lambda w: {}, allowed=ANALYSTS),
+    Case("POST", f"{V1}/live-sessions/{{id}}/stop/", live, lambda w: {}, ok=202, allowed=ANALYSTS),
+    Case("POST", f"{V1}/images/", data=lambda w: {"url": "https://127.0.0.1/x.jpg"}, ok=400, allowed=ANALYSTS,
+         staff=403),
     Case("POST", f"{V1}/webhooks/{{id}}/rotate-secret/", endpoint, allowed=ADMINS),
     Case("POST", f"{V1}/webhooks/{{id}}/deliveries/{{delivery_id}}/redeliver/", delivery, allowed=ADMINS),
 ]

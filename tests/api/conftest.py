@@ -20,7 +20,8 @@ from ml import registry
 from ml.engine.labels import EMOTIONS
 from ml.models import BiasAudit, Dataset, Evaluation, JobStatus
 from tests.factories import (AnalysisFactory, FootageFactory, InvitationFactory, MembershipFactory,
-                             ModelVersionFactory, OrganisationFactory, ProjectFactory, UserFactory, member_of)
+                             LiveSessionFactory, ModelVersionFactory, OrganisationFactory, ProjectFactory, UserFactory,
+                             member_of)
 from webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
 ROLES = (Role.OWNER, Role.ADMIN, Role.ANALYST, Role.VIEWER)
@@ -97,6 +98,7 @@ class Side:
     delivery: object = None
     membership: object = None      # a viewer who is neither the caller nor an owner
     invitation: object = None
+    live_session: object = None    # a running stream-URL session
 
 
 @dataclass
@@ -130,6 +132,8 @@ def _side(org, model_version) -> Side:
                                                    status="failed", attempts=6)
     side.membership = MembershipFactory(organisation=org, role=Role.VIEWER)
     side.invitation = InvitationFactory(organisation=org)
+    side.live_session = LiveSessionFactory(analysis__footage=FootageFactory(project=side.project),
+                                           analysis__model_version=model_version)
     return side
 
 

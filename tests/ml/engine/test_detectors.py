@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ml.engine.detectors import (DETECTOR_NAMES, YUNET_SCORE_THRESHOLD, FaceBox, default_detector_name,
-                                 make_detector)
+                                 detect_in_regions, make_detector, suppress_overlaps)
 from ml.engine.errors import ImageReadError, ModelFileError, UnknownDetectorError
 from ml.engine.tracker import iou_matrix
 
@@ -164,3 +164,37 @@ def test_one_detector_shared_by_threads(name, yunet_model_path):
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda im: [b.as_tuple() for b in detector.detect(im)], images * 3))
     assert got == expected * 3
+
+
+@pytest.mark.parametrize("name", DETECTOR_NAMES)
+def test_detect_is_detect_scaled_at_the_base_scale(name, yunet_model_path):
+    detector = make_detector(name, yunet_model=yunet_model_path)
+    image = cv2.imread(str(photo("15")))  # 500 px wide: "auto" works at twice its size
+    assert detector.base_scale(500, 375) == (2.0 if name == "yunet" else 1.0)
+    assert detector.base_scale(1920, 1080) == 1.0
+    assert [b.as_tuple() for b in detector.detect(image)] == \
+           [b.as_tuple() for b in detector.detect_scaled(image, detector.base_scale(500, 375))]
+
+
+def test_faces_in_regions_come_back_in_frame_coordinates(yunet):
+    """Regions around four of the seven faces, looked at in one call: those four faces and no other,
+    where a full detection puts them; a region of empty wall finds nothing."""
+    image = cv2.imread(str(photo("14")))
+    truth = GROUND_TRUTH["14"][:4]
+    regions = [(x - w, y - h, x + 2 * w, y + 2 * h, 2.0) for x, y, w, h in truth]
+    boxes = detect_in_regions(yunet, image, regions)
+    tp, fp, missed = match(boxes, truth, min_iou=0.6)
+    assert (tp, fp, missed) == (4, 0, 0), [b.as_tuple() for b in boxes]
+    assert all(b.landmarks is not None for b in boxes)
+    for b in boxes:  # the landmarks follow their box back into the frame
+        assert all(b.x - 2 <= px <= b.x + b.w + 2 and b.y - 2 <= py <= b.y + b.h + 2 for px, py in b.landmarks)
+    assert detect_in_regions(yunet, image, [(400, 250, 500, 334, 2.0)]) == []
+    assert detect_in_regions(yunet, image, []) == []
+
+
+def test_one_box_per_face_when_passes_overlap():
+    a = FaceBox(10, 10, 40, 50, score=0.9)
+    a_again = FaceBox(12, 11, 40, 48, score=0.7)
+    b = FaceBox(100, 10, 40, 50, score=0.8)
+    assert suppress_overlaps([a_again, b, a], 0.4) == [a, b]
+    assert suppress_overlaps([], 0.4) == []

@@ -268,3 +268,115 @@ def test_decode_thread_ends_when_detection_fails(yunet, classifier):
     with pytest.raises(RuntimeError, match="detector failed"):
         analyse_segment(video("03"), detector=FailingAfterTwo(), classifier=classifier, sample_fps=4.0)
     assert threading.active_count() == before
+
+
+class SlowStages:
+    """A frame source, detector and classifier that record how far each stage runs ahead of the next:
+    the detector is slow (the source must wait), then the classifier is slow (detection must wait)."""
+
+    def __init__(self, detect_s: float = 0.0, classify_s: float = 0.0, faces_per_frame: int = 3):
+        import threading
+        self.detect_s, self.classify_s, self.faces_per_frame = detect_s, classify_s, faces_per_frame
+        self.pulled = self.detected_frames = self.detected_faces = self.classified = 0
+        self.source_lead: list[int] = []   # frames read but not yet detected
+        self.faces_waiting: list[int] = []  # faces detected but not yet classified
+        self.threads: set[str] = set()
+        self.labels, self.input_size, self.name = list(EMOTIONS), 48, "stub"
+        self._lock = threading.Lock()
+
+    def frames(self, n: int):
+        frame = np.zeros((120, 160, 3), np.uint8)
+        for i in range(n):
+            self.pulled += 1
+            yield i / 25.0, frame
+
+    def detect(self, frame):
+        import threading
+        import time as _time
+        from ml.engine.detectors import FaceBox
+        self.threads.update(t.name for t in threading.enumerate())
+        _time.sleep(self.detect_s)
+        self.source_lead.append(self.pulled - self.detected_frames)
+        with self._lock:
+            self.faces_waiting.append(self.detected_faces - self.classified)
+        self.detected_frames += 1
+        self.detected_faces += self.faces_per_frame
+        return [FaceBox(10 + 40 * i, 10, 30, 36, score=0.9) for i in range(self.faces_per_frame)]
+
+    def predict_proba(self, faces, batch_size=256):
+        import time as _time
+        _time.sleep(self.classify_s)
+        with self._lock:
+            self.classified += len(faces)
+        return np.full((len(faces), 7), 1 / 7, np.float32)
+
+
+def test_every_stage_is_bounded_when_the_next_one_is_slow():
+    """A slow detector never lets decoded frames pile up (at most PREFETCH_DEPTH ahead), and a slow
+    classifier never lets detected faces pile up (at most the batches in flight plus one): a long
+    footage costs no more memory than a short one, whichever stage is the bottleneck."""
+    from ml.engine.video import PREFETCH_DEPTH
+
+    slow_detector = SlowStages(detect_s=0.01)
+    result = analyse_frames(slow_detector.frames(60), detector=slow_detector, classifier=slow_detector,
+                            batch_size=8, prefetch=True, cpus=2)
+    assert result.frames_analysed == 60 and len(result.observations) == 180
+    assert max(slow_detector.source_lead) <= PREFETCH_DEPTH + 2
+    assert max(slow_detector.source_lead) >= 2  # and the reader did run ahead: decoding overlapped
+
+    slow_classifier = SlowStages(classify_s=0.05)
+    result = analyse_frames(slow_classifier.frames(60), detector=slow_classifier, classifier=slow_classifier,
+                            batch_size=8, prefetch=True, cpus=2)
+    assert result.frames_analysed == 60 and len(result.observations) == 180
+    # In flight: one batch being classified, one being filled, and the frame that filled it.
+    assert max(slow_classifier.faces_waiting) <= 2 * 8 + 3
+    assert max(slow_classifier.faces_waiting) > 8  # detection went on while a batch was classified
+
+
+def test_threads_follow_the_cores_available(monkeypatch):
+    import threading
+
+    import ml.engine.pipeline as pipeline
+    before = threading.active_count()
+    two = SlowStages()
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0, 1})
+    result = analyse_frames(two.frames(40), detector=two, classifier=two, batch_size=8, prefetch=True)
+    assert result.cpus == 2 and {"emo7ion-decode"} <= two.threads
+    assert any(name.startswith("emo7ion-classify") for name in two.threads)
+
+    one = SlowStages()
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {3})
+    result = analyse_frames(one.frames(40), detector=one, classifier=one, batch_size=8, prefetch=True)
+    assert result.cpus == 1 and not any(name.startswith("emo7ion") for name in one.threads)
+    assert [o.track_id for o in result.observations] == [o.track_id for o in analyse_frames(
+        two.frames(40), detector=two, classifier=two, batch_size=8).observations]
+    assert threading.active_count() == before
+
+
+def test_streamed_observations_are_the_ones_a_run_keeps(yunet, classifier):
+    """With `on_observations`, batches are handed over as they are classified and not kept: the
+    same observations, in the same order, and the time spent storing them is measured."""
+    batches = []
+    streamed = analyse_segment(video("07"), detector=yunet, classifier=classifier, sample_fps=10.0, batch_size=4,
+                               on_observations=batches.append)
+    kept = analyse_segment(video("07"), detector=yunet, classifier=classifier, sample_fps=10.0, batch_size=4)
+    assert streamed.observations == [] and len(batches) >= 5 and all(len(b) <= 4 for b in batches)
+    flat = [o for batch in batches for o in batch]
+    assert [(o.t, o.track_id, o.x, o.y, o.w, o.h) for o in flat] == \
+           [(o.t, o.track_id, o.x, o.y, o.w, o.h) for o in kept.observations]
+    assert streamed.faces_detected == kept.faces_detected == len(flat)
+    assert set(streamed.timings) == {"decode", "detect", "classify", "store"}
+
+
+def test_adaptive_schedule_through_the_pipeline(yunet, classifier):
+    """A webcam clip at every frame: the adaptive schedule finds the one face in (nearly) every frame
+    the full schedule does, with fewer full detections, and the result says which schedule ran."""
+    full = analyse_segment(video("07"), detector=yunet, classifier=classifier, sample_fps=30.0)
+    adaptive = analyse_segment(video("07"), detector=yunet, classifier=classifier, sample_fps=30.0,
+                               schedule="adaptive")
+    assert full.schedule == "full" and adaptive.schedule == "adaptive"
+    assert full.frames_analysed == adaptive.frames_analysed == 72
+    assert adaptive.faces_detected >= 0.95 * full.faces_detected and full.faces_detected >= 65
+    assert adaptive.unique_faces == 1
+    assert adaptive.schedule_stats["full_detections"] < adaptive.frames_analysed
+    assert full.schedule_stats["full_detections"] == 72
