@@ -199,3 +199,35 @@ def job_status(job) -> dict:
         out.update(trials=job.trials, best=job.best, max_trials=job.max_trials,
                    cancel_requested=job.cancel_requested, best_training_run_id=job.best_training_run_id)
     return out
+
+
+# --- One record for a page: pages fetch objects only through these (a missing one is a 404) ---------
+
+
+def _get_or_404(queryset: QuerySet, pk):
+    from django.shortcuts import get_object_or_404
+    return get_object_or_404(queryset, pk=pk)
+
+
+def dataset_get(pk) -> Dataset:
+    return _get_or_404(datasets_list(), pk)
+
+
+def model_version_get(pk) -> ModelVersion:
+    return _get_or_404(model_versions_list(), pk)
+
+
+def evaluation_get(pk) -> Evaluation:
+    return _get_or_404(evaluations_list(), pk)
+
+
+def bias_audit_get(pk) -> BiasAudit:
+    return _get_or_404(bias_audits_list(), pk)
+
+
+def training_run_get(pk) -> TrainingRun:
+    return _get_or_404(training_runs_list(), pk)
+
+
+def tuning_run_get(pk) -> TuningRun:
+    return _get_or_404(tuning_runs_list(), pk)

@@ -6,14 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from emo7ion_site.uploads import size_limit_message, stopped_upload
 
 from .. import figures, selectors, services
 from ..forms import BiasAuditForm, DatasetUploadForm, EvaluationForm
-from ..models import BiasAudit, Dataset, Evaluation, ModelVersion
 from .common import page_figures, staff_required
 
 
@@ -59,7 +58,7 @@ def dataset_upload(request):
 
 @staff_required
 def dataset_detail(request, pk: int):
-    dataset = get_object_or_404(Dataset, pk=pk)
+    dataset = selectors.dataset_get(pk)
     figs = {}
     if dataset.labelled and any(dataset.class_counts.values()):
         figs["class_balance"] = figures.class_balance(dataset.class_counts)
@@ -98,7 +97,7 @@ def _metrics_figures(metrics: dict, labels: list[str], **more) -> str:
 
 @login_required
 def model_version_detail(request, pk: int):
-    mv = get_object_or_404(selectors.model_versions_list(), pk=pk)
+    mv = selectors.model_version_get(pk)
     reference = selectors.model_version_reference(mv)
     metrics = reference["metrics"] if reference else {}
     history = (mv.metadata.get("training") or {}).get("history") or []
@@ -118,7 +117,7 @@ def model_version_detail(request, pk: int):
 @staff_required
 @require_POST
 def model_version_activate(request, pk: int):
-    mv = get_object_or_404(ModelVersion, pk=pk)
+    mv = selectors.model_version_get(pk)
     try:
         services.model_version_activate(model_version=mv, by=request.user)
     except services.PromotionRefused as exc:
@@ -161,7 +160,7 @@ def evaluation_new(request):
 
 @login_required
 def evaluation_detail(request, pk: int):
-    ev = get_object_or_404(selectors.evaluations_list(), pk=pk)
+    ev = selectors.evaluation_get(pk)
     return render(request, "ml/evaluation_detail.html", {
         "ev": ev, "figures": _metrics_figures(ev.metrics, ev.model_version.labels),
         "is_reference": ev.model_version.reference_evaluation_id == ev.pk, "can_manage": request.user.is_staff})
@@ -190,7 +189,7 @@ def bias_audit_new(request):
 
 @login_required
 def bias_audit_detail(request, pk: int):
-    audit = get_object_or_404(selectors.bias_audits_list(), pk=pk)
+    audit = selectors.bias_audit_get(pk)
     result = audit.result or {}
     labels = result.get("labels") or list(audit.model_version.labels)
     sections, figs = [], {}
@@ -218,10 +217,10 @@ def bias_audit_detail(request, pk: int):
 def job_status(request, kind: str, pk: int):
     """Polled by evaluation and audit pages while the job runs (training and tuning have their own,
     with their charts)."""
-    model = {"evaluation": Evaluation, "audit": BiasAudit}.get(kind)
-    if model is None:
+    get = {"evaluation": selectors.evaluation_get, "audit": selectors.bias_audit_get}.get(kind)
+    if get is None:
         raise PermissionDenied
-    job = get_object_or_404(model, pk=pk)
+    job = get(pk)
     data = selectors.job_status(job)
     if not request.user.is_staff:
         data.pop("log")

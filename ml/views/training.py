@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import figures, selectors, services
@@ -36,7 +36,7 @@ def training_list(request):
 
 @staff_required
 def training_detail(request, pk: int):
-    run = get_object_or_404(selectors.training_runs_list(), pk=pk)
+    run = selectors.training_run_get(pk)
     cv = run.cross_validation or {}
     summary = cv.get("summary") or {}
     return render(request, "ml/training_detail.html", {
@@ -53,7 +53,7 @@ def training_detail(request, pk: int):
 @staff_required
 @require_GET
 def training_status(request, pk: int):
-    run = get_object_or_404(TrainingRun, pk=pk)
+    run = selectors.training_run_get(pk)
     return live_status(run, figure=figures.training_curves(run.history),
                        crossval_figure=_run_figure(run) if run.is_cross_validation else None)
 
@@ -61,7 +61,7 @@ def training_status(request, pk: int):
 @staff_required
 @require_POST
 def training_cancel(request, pk: int):
-    run = services.training_run_cancel(run=get_object_or_404(TrainingRun, pk=pk), by=request.user)
+    run = services.training_run_cancel(run=selectors.training_run_get(pk), by=request.user)
     return after_cancel(request, run, "ml:training_detail", "run")
 
 
@@ -69,7 +69,7 @@ def training_cancel(request, pk: int):
 @require_POST
 def training_resume(request, pk: int):
     try:
-        run = services.training_run_resume(run=get_object_or_404(TrainingRun, pk=pk), by=request.user)
+        run = services.training_run_resume(run=selectors.training_run_get(pk), by=request.user)
     except services.JobRefused as exc:
         messages.error(request, str(exc))
     else:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import figures, selectors, services
 from ..forms import TrainBestForm, TuningRunForm
-from ..models import TuningRun
 from .common import after_cancel, live_status, page_figures, staff_required
 
 
@@ -32,7 +31,7 @@ def tuning_list(request):
 
 @staff_required
 def tuning_detail(request, pk: int):
-    run = get_object_or_404(selectors.tuning_runs_list(), pk=pk)
+    run = selectors.tuning_run_get(pk)
     best_trial = (run.best or {}).get("trial")
     return render(request, "ml/tuning_detail.html", {
         "run": run, "status": selectors.job_status(run), "train_form": TrainBestForm(),
@@ -44,21 +43,21 @@ def tuning_detail(request, pk: int):
 @staff_required
 @require_GET
 def tuning_status(request, pk: int):
-    run = get_object_or_404(TuningRun, pk=pk)
+    run = selectors.tuning_run_get(pk)
     return live_status(run, figure=figures.tuning_trials(run.trials))
 
 
 @staff_required
 @require_POST
 def tuning_cancel(request, pk: int):
-    run = services.tuning_run_cancel(run=get_object_or_404(TuningRun, pk=pk), by=request.user)
+    run = services.tuning_run_cancel(run=selectors.tuning_run_get(pk), by=request.user)
     return after_cancel(request, run, "ml:tuning_detail", "search")
 
 
 @staff_required
 @require_POST
 def tuning_train_best(request, pk: int):
-    run = get_object_or_404(TuningRun, pk=pk)
+    run = selectors.tuning_run_get(pk)
     form = TrainBestForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Epochs must be a whole number between 1 and 1000.")
