@@ -12,7 +12,7 @@ EMO7ION_YUNET_MODEL ?= $(abspath $(SHARED_YUNET))
 export EMO7ION_YUNET_MODEL
 endif
 
-.PHONY: install demo test test-fast bench browser-deps migrate serve worker live-worker clean
+.PHONY: install demo test test-fast bench browser-deps migrate serve serve-prod worker live-worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ bench: install
 
 serve: install
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# The production layout in one command (manage.py serve): daphne (ASGI), a Celery worker, beat and, with
+# REDIS_URL, the live worker; Ctrl-C stops them all. PostgreSQL, Redis and S3 come from the environment
+# (README, "Production"); DJANGO_SETTINGS_MODULE defaults to the production settings here.
+serve-prod: install
+	export DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-emo7ion_site.settings.production}; \
+	  $(PY) manage.py migrate --noinput && $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 worker: install
 	$(PY) -m celery -A emo7ion_site worker -Q ml,default --pool=solo --concurrency=1 --loglevel=INFO

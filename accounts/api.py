@@ -1,34 +1,86 @@
-"""API v1: the token endpoint, the caller's organisations, their members and invitations."""
-from drf_spectacular.utils import extend_schema
+"""API v1: API tokens (create, list, revoke), the caller's organisations, their members and invitations."""
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from knox.models import AuthToken
 from rest_framework import mixins, status, viewsets
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from emo7ion_site.api_common import ApiViewMixin, OrganisationScopedMixin, TokenRateThrottle
+from emo7ion_site.api_common import (ApiViewMixin, OrganisationScopedMixin, TokenRateThrottle,
+                                     TokenUserRateThrottle)
 
 from . import selectors, services
+from .lockout import LOCKOUT_STATUS, lockout_message, retry_after_seconds
 from .permissions import MANAGE_MEMBERS, MANAGE_ORGANISATION, VIEW
-from .serializers import (InvitationSerializer, MembershipRoleSerializer, MembershipSerializer,
+from .serializers import (ApiTokenSerializer, InvitationSerializer, MembershipRoleSerializer, MembershipSerializer,
                           OrganisationSerializer, OrganisationUpdateSerializer, TokenResponseSerializer)
 
 
-class TokenView(ApiViewMixin, ObtainAuthToken):
-    """Exchange a username and password for the API token (the same token every time, until revoked)."""
+class TokenView(ApiViewMixin, GenericAPIView):
+    """POST: exchange a username and password for a new API token. DELETE: revoke the token this request
+    was made with. Tokens are stored hashed and expire (EMO7ION_API_TOKEN_DAYS); the answer to POST is the
+    only time a token is shown."""
 
-    throttle_classes = [TokenRateThrottle]
+    serializer_class = AuthTokenSerializer
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    def get_throttles(self):
+        # Per account and per client address: people behind one address are not throttled as one.
+        return [TokenUserRateThrottle(), TokenRateThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(responses={200: TokenResponseSerializer}, auth=[])
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
-        return Response({"token": token.key})
+        if not serializer.is_valid():
+            # The lockout check ran inside authenticate() (accounts.lockout) and flagged this request.
+            if getattr(request, "axes_locked_out", False):
+                return Response({"detail": lockout_message()}, status=LOCKOUT_STATUS,
+                                headers={"Retry-After": str(retry_after_seconds())})
+            raise ValidationError(serializer.errors)
+        token, key = services.api_token_create(user=serializer.validated_data["user"])
+        return Response({"token": key, "expiry": token.expiry})
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, *args, **kwargs):
+        if not isinstance(request.auth, AuthToken):
+            raise ValidationError({"detail": "This request was not made with an API token (it came from a "
+                                             "signed-in session), so there is no token to revoke."})
+        services.api_token_revoke(token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenListView(ApiViewMixin, APIView):
+    """Your API tokens that still work, newest first (their first characters; the rest is never stored)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=ApiTokenSerializer(many=True))
+    def get(self, request):
+        tokens = selectors.api_tokens_of(request.user)
+        return Response(ApiTokenSerializer(tokens, many=True, context={"request": request}).data)
+
+
+class TokenDetailView(ApiViewMixin, APIView):
+    """Revoke one of your API tokens by its first characters (`token_key` in the list)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None},
+                   parameters=[OpenApiParameter("token_key", str, OpenApiParameter.PATH,
+                                                description="The token's first characters, as listed")])
+    def delete(self, request, token_key):
+        services.api_token_revoke(token=selectors.api_token_for(request.user, token_key))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class OrganisationViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,

@@ -2,8 +2,10 @@
 through accounts.tenancy; nothing here widens what a user can see."""
 from __future__ import annotations
 
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.http import Http404
 from django.utils import timezone
-from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from knox.models import AuthToken
 
 from .models import Invitation, Membership, Organisation, Role
 from .tenancy import get_for_user, memberships_of, scope_to_user
@@ -54,3 +56,18 @@ def invitation_by_token(token: str) -> Invitation | None:
 
 def owner_count(organisation: Organisation) -> int:
     return Membership.objects.filter(organisation=organisation, role=Role.OWNER).count()
+
+
+def api_tokens_of(user) -> QuerySet[AuthToken]:
+    """The user's API tokens that still work (not expired), newest first."""
+    now = timezone.now()
+    return (AuthToken.objects.filter(user=user).filter(Q(expiry__isnull=True) | Q(expiry__gt=now))
+            .order_by("-created"))
+
+
+def api_token_for(user, token_key: str) -> AuthToken:
+    """One of the user's tokens by its public start (`token_key`); anyone else's is a 404."""
+    token = api_tokens_of(user).filter(token_key=token_key).first()
+    if token is None:
+        raise Http404
+    return token

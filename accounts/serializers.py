@@ -5,7 +5,22 @@ from .models import Invitation, Membership, Organisation, Role
 
 
 class TokenResponseSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`")
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`. Shown once: only a hash "
+                                            "of it is stored.")
+    expiry = serializers.DateTimeField(allow_null=True, help_text="When the token stops working")
+
+
+class ApiTokenSerializer(serializers.Serializer):
+    """One of your API tokens, by its first characters (the rest is never stored)."""
+
+    token_key = serializers.CharField(read_only=True, help_text="The token's first characters")
+    created = serializers.DateTimeField(read_only=True)
+    expiry = serializers.DateTimeField(read_only=True, allow_null=True)
+    current = serializers.SerializerMethodField(help_text="This request was made with this token")
+
+    def get_current(self, token) -> bool:
+        used = getattr(self.context.get("request"), "auth", None)
+        return getattr(used, "digest", None) == token.digest
 
 
 class OrganisationSerializer(serializers.ModelSerializer):

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from knox.models import AuthToken
 
 from emo7ion_site.core.exceptions import ApplicationError
 
@@ -227,3 +228,24 @@ def invitation_accept_with_signup(*, invitation: Invitation, username: str, pass
     user = get_user_model().objects.create_user(username=username, email=invitation.email, password=password)
     invitation_accept(invitation=invitation, user=user)
     return user
+
+
+# --- API tokens ------------------------------------------------------------------------------------
+
+def api_token_create(*, user) -> tuple[AuthToken, str]:
+    """A new API token for `user`, valid for REST_KNOX["TOKEN_TTL"]. Only its SHA-512 digest is stored,
+    so the token itself is returned here, once, and can never be shown again."""
+    if not user.is_active:
+        raise AccountsError("This account is deactivated.")
+    return AuthToken.objects.create(user=user)
+
+
+def api_token_revoke(*, token: AuthToken) -> None:
+    """The token stops working at once (the row holding its digest is deleted)."""
+    token.delete()
+
+
+def api_tokens_revoke_all(*, user) -> int:
+    """Every API token of `user` stops working (e.g. after a leak). Returns how many there were."""
+    count, _ = AuthToken.objects.filter(user=user).delete()
+    return count

@@ -208,7 +208,10 @@ class AnalysisViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Ret
     @extend_schema(responses=TimelineSerializer)
     @action(detail=True, methods=["get"], filterset_class=None)
     def timeline(self, request, pk=None):
-        """Time buckets with face counts and emotion shares; empty until the analysis succeeded."""
+        """Time buckets with face counts and emotion shares, each share's 95% interval over face tracks
+        (empty with too few tracks), the share facing the camera (attention; null without head poses, e.g.
+        the Haar detector) and the valence/arousal derived from the expression probabilities, with their
+        intervals; empty until the analysis succeeded."""
         analysis = self.get_object()
         return Response(TimelineSerializer({"analysis": analysis.pk, "status": analysis.status,
                                             "labels": list(EMOTIONS),
@@ -218,7 +221,8 @@ class AnalysisViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Ret
         responses={(200, "application/json"): ObservationSerializer(many=True),
                    (200, "text/csv"): OpenApiTypes.STR},
         parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description="The analysis")],
-        description="One row per face per sampled frame, in time order. Filter with t_min/t_max (seconds), "
+        description="One row per face per sampled frame, in time order, with its head pose (yaw, pitch in "
+                    "degrees; null when the detector gave no landmarks). Filter with t_min/t_max (seconds), "
                     "track and emotion; `?format=csv` streams every matching row as CSV (no paging).")
     @action(detail=True, methods=["get"], filterset_class=ObservationFilter, ordering_fields=["t", "track_id"],
             renderer_classes=[JSONRenderer, ObservationCSVRenderer],

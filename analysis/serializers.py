@@ -93,16 +93,78 @@ class UploadProgressSerializer(serializers.Serializer):
     size_bytes = serializers.IntegerField(allow_null=True)
 
 
+class EstimateSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True)
+    interval = serializers.ListField(child=serializers.FloatField(), allow_null=True, min_length=2, max_length=2,
+                                     help_text="95% [low, high] from a bootstrap over face tracks; null with too "
+                                               "few tracks")
+    tracks = serializers.IntegerField(help_text="face tracks the estimate rests on")
+
+
+class AttentionSerializer(EstimateSerializer):
+    observations_with_pose = serializers.IntegerField(
+        help_text="observations with a head pose; 0: not available (the Haar detector gives no landmarks)")
+
+
+class ValenceTrendSerializer(serializers.Serializer):
+    early = serializers.FloatField(allow_null=True, help_text="mean derived valence, first half of the footage")
+    late = serializers.FloatField(allow_null=True, help_text="mean derived valence, second half")
+    change = serializers.FloatField(allow_null=True, help_text="late - early")
+    interval = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    direction = serializers.ChoiceField(choices=["rising", "falling", "no clear change"], allow_null=True)
+
+
+class StrongestMomentSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["highest_valence", "lowest_valence"])
+    index = serializers.IntegerField(help_text="timeline bucket index")
+    t_start = serializers.FloatField()
+    t_end = serializers.FloatField()
+    valence = serializers.FloatField()
+    valence_interval = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    attention = serializers.FloatField(allow_null=True)
+    attention_interval = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+
+
+class EngagementSerializer(serializers.Serializer):
+    frames_with_faces = serializers.IntegerField()
+    face_time_share = serializers.FloatField(allow_null=True, help_text="share of sampled frames with >= 1 face")
+    attention = AttentionSerializer()
+    valence_trend = ValenceTrendSerializer()
+    strongest_moments = StrongestMomentSerializer(many=True)
+
+
+class CrowdStatisticsSerializer(serializers.Serializer):
+    """What finalize stored in `summary.statistics` (ml.engine.crowd)."""
+
+    tracks = serializers.IntegerField(help_text="face tracks (the bootstrap's unit: people, not frames)")
+    intervals = serializers.DictField(child=serializers.ListField(child=serializers.FloatField()),
+                                      help_text="expression or group (positive, negative) -> 95% [low, high] of its "
+                                                "share; empty with too few tracks")
+    too_few_tracks = serializers.BooleanField()
+    attention = AttentionSerializer(help_text="share of observations with a head pose that face the camera")
+    valence = EstimateSerializer(help_text="derived from the seven expression probabilities, not measured")
+    arousal = EstimateSerializer(help_text="derived from the seven expression probabilities, not measured")
+    engagement = EngagementSerializer()
+    method = serializers.DictField(help_text="resamples, level, unit, min_tracks, seed")
+
+
 class AnalysisSerializer(serializers.ModelSerializer):
     project = serializers.IntegerField(source="footage.project_id", read_only=True)
     model_version_name = serializers.CharField(source="model_version.name", read_only=True)
+    statistics = serializers.SerializerMethodField(
+        help_text="Crowd statistics with 95% intervals over face tracks, attention, derived valence/arousal and "
+                  "the engagement summary; null until the analysis succeeded (or when finalized before they existed)")
 
     class Meta:
         model = Analysis
         fields = ["id", "kind", "footage", "project", "model_version", "model_version_name", "detector", "sample_fps",
-                  "status", "progress", "error", "segment_count", "segments_done", "summary",
+                  "status", "progress", "error", "segment_count", "segments_done", "summary", "statistics",
                   "created_at", "started_at", "finished_at"]
         read_only_fields = fields
+
+    @extend_schema_field(CrowdStatisticsSerializer(allow_null=True))
+    def get_statistics(self, analysis) -> dict | None:
+        return (analysis.summary or {}).get("statistics")
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -122,11 +184,24 @@ class AnalysisCreateSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="The active model version when left out")
 
 
+def _interval_field(what: str) -> serializers.ListField:
+    return serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2, allow_null=True,
+                                 read_only=True, help_text=f"95% [low, high] of the {what}, from a bootstrap over "
+                                                           "face tracks; null with too few tracks")
+
+
 class TimelineBucketSerializer(serializers.ModelSerializer):
+    intervals = serializers.DictField(child=serializers.ListField(child=serializers.FloatField()), read_only=True,
+                                      help_text="expression or group (positive, negative) -> 95% [low, high] of "
+                                                "its share; empty when too_few_tracks")
+    attention_interval = _interval_field("share facing the camera")
+    valence_interval = _interval_field("derived valence")
+    arousal_interval = _interval_field("derived arousal")
+
     class Meta:
         model = TimelineBucket
         fields = ["index", "t_start", "t_end", "frames", "faces", "mean_faces_per_frame", "unique_tracks",
-                  "emotion_counts", "emotion_shares", "mean_probabilities"]
+                  "emotion_counts", "emotion_shares", "mean_probabilities", *TimelineBucket.STATISTICS_FIELDS]
         read_only_fields = fields
 
 
@@ -143,7 +218,7 @@ class ObservationSerializer(serializers.ModelSerializer):
     class Meta:
         model = FaceObservation
         fields = ["t", "frame_index", "track_id", "x", "y", "w", "h", "detector_score", "top_emotion",
-                  "probabilities"]
+                  "probabilities", "yaw", "pitch"]
         read_only_fields = fields
 
     def get_probabilities(self, obs) -> dict[str, float]:

@@ -1,11 +1,14 @@
 """Pipeline throughput on a real 1080p crowd clip, as a ratio to decoding the same file in the
 same run (so the number travels between machines), plus the time per stage and peak memory.
 
-    python benchmarks/bench_pipeline.py [--clip PATH] [--sample-fps 2 5 25] [--detector yunet]
+    python benchmarks/bench_pipeline.py [--clip PATH] [--sample-fps 2 25] [--detector yunet]
+                                        [--schedule full adaptive]
 
-For each sample rate: decode-only time (every frame decoded, as the pipeline must), pipeline time
-(decode + detect + crop + classify in batches + track), their ratio, and the real-time factor
-(clip duration / pipeline time; above 1 means faster than real time on this machine).
+For each sample rate: decode-only time (every frame decoded, as the pipeline must), and for each
+detection schedule the pipeline time (decode + detect + crop + classify in batches + track), their
+ratio, the real-time factor (clip duration / pipeline time; above 1 means faster than real time on
+this machine), CPU use (process CPU time / wall time: 200% is two cores busy), and how many of the full
+schedule's faces the adaptive one finds (`faces_vs_full`).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ def main() -> None:
     parser.add_argument("--clip", default=None, help="default: ../shared/media/videos/01_*")
     parser.add_argument("--sample-fps", type=float, nargs="+", default=[2.0, 25.0])
     parser.add_argument("--detector", default="yunet", choices=["yunet", "haar"])
+    parser.add_argument("--schedule", nargs="+", default=["full", "adaptive"], choices=["full", "adaptive"])
     args = parser.parse_args()
     if args.clip is None:
         reason = shared_missing("media", "videos")
@@ -60,24 +64,36 @@ def main() -> None:
     log(f"pipeline benchmark: {clip.name} ({info.width}x{info.height}, {info.frame_count} frames, "
         f"{info.duration_s:.1f} s), {args.detector}, {model_desc}")
     # Warm up: TensorFlow traces the model, OpenCV allocates the detector for this frame size.
-    analyse_segment(clip, detector=detector, classifier=classifier, sample_fps=1.0, t_end=1.0)
+    for schedule in args.schedule:
+        analyse_segment(clip, detector=detector, classifier=classifier, sample_fps=1.0, t_end=1.0, schedule=schedule)
 
     runs = {}
     for sample_fps in args.sample_fps:
         decode_s, frames = decode_only(clip)
-        result = analyse_segment(clip, detector=detector, classifier=classifier, sample_fps=sample_fps)
-        runs[f"{sample_fps:g}fps"] = {
-            "frames_analysed": result.frames_analysed,
-            "faces_detected": result.faces_detected,
-            "unique_faces": result.unique_faces,
-            "decode_only_s": round(decode_s, 3),
-            "decoded_frames": frames,
-            "pipeline_s": result.wall_time_s,
-            "pipeline_to_decode_ratio": round(result.wall_time_s / decode_s, 2),
-            "realtime_factor": round(info.duration_s / result.wall_time_s, 3),
-            "stage_seconds": result.timings,
-            "ms_per_analysed_frame": round(1000 * result.wall_time_s / max(1, result.frames_analysed), 1),
-        }
+        by_schedule = {}
+        for schedule in args.schedule:
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            result = analyse_segment(clip, detector=detector, classifier=classifier, sample_fps=sample_fps,
+                                     schedule=schedule)
+            cpu_percent = round(100 * (time.process_time() - cpu0) / max(time.perf_counter() - t0, 1e-9))
+            by_schedule[schedule] = {
+                "frames_analysed": result.frames_analysed,
+                "faces_detected": result.faces_detected,
+                "unique_faces": result.unique_faces,
+                "pipeline_s": result.wall_time_s,
+                "pipeline_to_decode_ratio": round(result.wall_time_s / decode_s, 2),
+                "realtime_factor": round(info.duration_s / result.wall_time_s, 3),
+                "cpu_percent": cpu_percent,
+                "stage_seconds": result.timings,
+                "schedule_stats": {k: v for k, v in result.schedule_stats.items() if k != "options"},
+                "ms_per_analysed_frame": round(1000 * result.wall_time_s / max(1, result.frames_analysed), 1),
+            }
+        if "full" in by_schedule and "adaptive" in by_schedule:
+            by_schedule["adaptive"]["faces_vs_full"] = round(
+                by_schedule["adaptive"]["faces_detected"] / max(1, by_schedule["full"]["faces_detected"]), 4)
+            by_schedule["adaptive"]["speedup_vs_full"] = round(
+                by_schedule["full"]["pipeline_s"] / max(by_schedule["adaptive"]["pipeline_s"], 1e-9), 2)
+        runs[f"{sample_fps:g}fps"] = {"decode_only_s": round(decode_s, 3), "decoded_frames": frames, **by_schedule}
         log(f"  {sample_fps:g} fps: {runs[f'{sample_fps:g}fps']}")
     emit({
         "benchmark": "pipeline",

@@ -13,6 +13,7 @@ is a 400 with its message; this module imports no app to know them.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -26,7 +27,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.models import Organisation
@@ -102,15 +103,26 @@ class Emo7ionAutoSchema(AutoSchema):
 # --- Throttling ------------------------------------------------------------------------------------
 
 
+def client_address(request) -> str | None:
+    """The caller's address: the peer's, or the one DJANGO_NUM_PROXIES trusted proxies put in
+    X-Forwarded-For (a client cannot choose it). The throttles and the login lockout both use it."""
+    return BaseThrottle().get_ident(request)
+
+
 class _CacheScopedThrottle(SimpleRateThrottle):
     """Counts requests per scope and per user (or client address when anonymous) in the default
     cache: Redis in production, so every web process shares the counters."""
+
+    # A scope that REST_FRAMEWORK does not rate is a configuration error, unless the throttle is optional.
+    optional = False
 
     def get_rate(self):
         # Read at request time (not class creation) so a settings change applies without a restart.
         try:
             return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
         except KeyError:
+            if self.optional:
+                return None  # no rate: SimpleRateThrottle lets every request through
             raise ImproperlyConfigured(f"No throttle rate for scope {self.scope!r} in REST_FRAMEWORK")
 
     def get_cache_key(self, request, view):
@@ -120,7 +132,27 @@ class _CacheScopedThrottle(SimpleRateThrottle):
 
 
 class TokenRateThrottle(_CacheScopedThrottle):
+    """Token requests per client address, whoever asks (generous: one office can share an address)."""
+
     scope = "token"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class TokenUserRateThrottle(_CacheScopedThrottle):
+    """Token requests per account: the username asked for (no one is signed in yet), so guessing one
+    account's password is slowed wherever the guesses come from, and colleagues never share a count."""
+
+    scope = "token_user"
+    optional = True
+
+    def get_cache_key(self, request, view):
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        if not isinstance(username, str) or not username.strip():
+            return None  # nothing to count per account: the address throttle still applies
+        digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+        return self.cache_format % {"scope": self.scope, "ident": digest}
 
 
 class UploadRateThrottle(_CacheScopedThrottle):

@@ -5,7 +5,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from accounts.api import OrganisationViewSet, TokenView
+from accounts.api import OrganisationViewSet, TokenDetailView, TokenListView, TokenView
 from analysis.api import AnalysisViewSet, FootageViewSet, ProjectViewSet
 from live.api import LiveSessionViewSet, PhotoScoreView
 from ml.api import BiasAuditViewSet, DatasetViewSet, EvaluationViewSet, ModelVersionViewSet
@@ -46,6 +46,8 @@ not_found_view = not_found
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="token"),
+    path("auth/tokens/", TokenListView.as_view(), name="tokens"),
+    path("auth/tokens/<str:token_key>/", TokenDetailView.as_view(), name="token-detail"),
     path("images/", PhotoScoreView.as_view(), name="images"),
     path("", include(router.urls)),
     re_path(r"^(?P<path>.*)$", not_found),

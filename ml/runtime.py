@@ -26,7 +26,7 @@ from ml.engine.classifier import metadata_path_for, sha256_of
 from ml.engine.errors import ModelFileError
 
 from .models import ModelVersion
-from .registry import stored_model_names
+from .registry import model_files_store, stored_model_names
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,15 @@ def _fetch(model_version: ModelVersion) -> Path:
     return model
 
 
+def _store_quietly(path: Path, model_version: ModelVersion) -> None:
+    """Make sure the storage has the files of a version this host holds (versions registered before
+    files were stored get there on first use); a storage that is down must not stop this worker."""
+    try:
+        model_files_store(path, model_version.sha256)
+    except Exception:
+        log.exception("Could not copy model version %s to the storage", model_version.name)
+
+
 def local_model_path(model_version: ModelVersion) -> Path:
     """A local `.keras` file (metadata beside it) with the version's registered sha256: the registered
     path when this host has it unchanged, else this worker's cached copy from the storage."""
@@ -91,6 +100,7 @@ def local_model_path(model_version: ModelVersion) -> Path:
     own = Path(model_version.file)
     if own.is_file() and metadata_path_for(own).is_file() and sha256_of(own) == model_version.sha256:
         path = own
+        _store_quietly(own, model_version)
     else:
         if own.is_file():
             log.warning("Model file %s changed since version %s was registered; using the stored copy",

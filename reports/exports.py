@@ -6,7 +6,9 @@ the observations of a one-hour crowd analysis are ~720,000 rows, read from the d
 
 Rounding (the same in every CSV this site writes): floats to CSV_DECIMALS (4) decimal places, i.e.
 times to 0.1 ms and probabilities, shares and scores to 1e-4 (the seven probabilities of a row still
-sum to 1 within 4e-4); integers and labels as stored.
+sum to 1 within 4e-4); integers and labels as stored. An empty cell is "not available": no head pose
+(yaw, pitch) for a face the detector gave no landmarks (Haar), no interval for a window with too few
+face tracks.
 """
 from __future__ import annotations
 
@@ -26,10 +28,15 @@ from .selectors import (analysis_key_figures, analysis_key_moments, analysis_mod
 
 CSV_DECIMALS = 4
 OBSERVATION_COLUMNS = ("t", "frame_index", "track_id", "x", "y", "w", "h", "detector_score", "top_emotion",
-                       *(f"p_{e}" for e in EMOTIONS))
+                       *(f"p_{e}" for e in EMOTIONS), "yaw", "pitch")
+# Shares whose 95% intervals (over face tracks) the timeline CSV carries: each expression and group.
+INTERVAL_NAMES = (*EMOTIONS, "positive", "negative")
 TIMELINE_COLUMNS = ("t_start", "t_end", "frames", "faces", "mean_faces_per_frame", "unique_tracks",
                     *(f"share_{e}" for e in EMOTIONS), *(f"count_{e}" for e in EMOTIONS),
-                    *(f"mean_p_{e}" for e in EMOTIONS))
+                    *(f"mean_p_{e}" for e in EMOTIONS), "too_few_tracks",
+                    *(f"{name}_{side}" for name in INTERVAL_NAMES for side in ("low", "high")),
+                    "attention", "attention_low", "attention_high", "pose_observations",
+                    "valence", "valence_low", "valence_high", "arousal", "arousal_low", "arousal_high")
 CHUNK_ROWS = 5000
 
 
@@ -75,12 +82,22 @@ def analysis_observations_csv_response(analysis: Analysis) -> StreamingHttpRespo
     return observations_csv_response(observations, export_filename(analysis, "observations", "csv"))
 
 
+def _bounds(interval) -> tuple:
+    return (interval[0], interval[1]) if interval else (None, None)
+
+
 def iter_timeline_rows(analysis: Analysis):
     yield TIMELINE_COLUMNS
     for b in analysis_timeline(analysis=analysis).buckets:
+        intervals = b.get("intervals") or {}
         yield [b["t_start"], b["t_end"], b["frames"], b["faces"], b["mean_faces_per_frame"], b["unique_tracks"],
                *(b["emotion_shares"][e] for e in EMOTIONS), *(b["emotion_counts"][e] for e in EMOTIONS),
-               *(b["mean_probabilities"][e] for e in EMOTIONS)]
+               *(b["mean_probabilities"][e] for e in EMOTIONS),
+               "" if b.get("too_few_tracks") is None else int(b["too_few_tracks"]),
+               *(v for name in INTERVAL_NAMES for v in _bounds(intervals.get(name))),
+               b.get("attention"), *_bounds(b.get("attention_interval")), b.get("pose_observations", 0),
+               b.get("valence"), *_bounds(b.get("valence_interval")),
+               b.get("arousal"), *_bounds(b.get("arousal_interval"))]
 
 
 def timeline_csv_response(analysis: Analysis) -> StreamingHttpResponse:
@@ -112,7 +129,11 @@ def report_document(analysis: Analysis) -> dict:
             {k: v for k, v in b.items() if k != "index"} for b in timeline.buckets]},
         "key_moments": [{k: m[k] for k in ("kind", "t", "frame_index", "faces", "hits", "bucket_share")}
                         for m in analysis_key_moments(analysis=analysis, timeline=timeline)],
-        "note": "An expression is not a person's inner state. Face tracks never identify anyone.",
+        # Intervals over face tracks, attention, derived valence/arousal and the engagement summary, as
+        # finalize stored them (null for an analysis finalized before they existed).
+        "statistics": (analysis.summary or {}).get("statistics"),
+        "note": "An expression is not a person's inner state. Face tracks never identify anyone. Valence and "
+                "arousal are derived from the seven expression probabilities, not measured.",
     }
 
 

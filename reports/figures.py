@@ -11,6 +11,8 @@ import plotly.graph_objects as go
 from emo7ion_site.plotting import EMOTION_COLOURS
 from ml.engine.labels import EMOTIONS
 
+from .formatting import GROUPS
+
 INK = "#1d2330"
 GRID = "#e3e6ee"
 CROWD = "#12203a"   # not an emotion colour: counts of faces are drawn in the page's ink
@@ -170,3 +172,106 @@ def analysis_figures(*, timeline_buckets: list[dict], shares: dict[str, float]) 
         "fig-distribution": emotion_distribution_figure(shares),
         "fig-heatmap": emotion_heatmap_figure(timeline_buckets),
     }
+
+
+# --- Crowd statistics: intervals over face tracks, attention, derived valence and arousal --------------
+
+# Groups have no colour of their own: each borrows its leading expression's, as the key figures do.
+GROUP_COLOURS = {"positive": EMOTION_COLOURS["happy"], "negative": EMOTION_COLOURS["angry"],
+                 "neutral": EMOTION_COLOURS["neutral"]}
+VALENCE = "#2a7f62"
+AROUSAL = "#b5581c"
+ATTENTION = CROWD
+TOO_FEW = "#9aa3b2"
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _band_traces(x: list, values: list, intervals: list, colour: str, name: str, fmt: str,
+                 yaxis: str = "y") -> list[go.Scatter]:
+    """A line with its 95% interval as a shaded band (the band's edges are two traces: plotly fills
+    between a trace and the one before it). A point with no interval has no band there."""
+    low = [None if iv is None or v is None else round(iv[0], 4) for v, iv in zip(values, intervals)]
+    high = [None if iv is None or v is None else round(iv[1], 4) for v, iv in zip(values, intervals)]
+    group = f"band-{name}"
+    return [
+        go.Scatter(x=x, y=high, mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False,
+                   legendgroup=group, yaxis=yaxis, name=f"{name} (95% upper)"),
+        go.Scatter(x=x, y=low, mode="lines", line=dict(width=0), fill="tonexty", fillcolor=_rgba(colour, 0.22),
+                   hoverinfo="skip", showlegend=False, legendgroup=group, yaxis=yaxis, name=f"{name} (95% lower)"),
+        go.Scatter(x=x, y=[None if v is None else round(v, 4) for v in values], name=name, mode="lines+markers",
+                   line=dict(color=colour, width=2), marker=dict(size=5, color=colour), legendgroup=group,
+                   yaxis=yaxis, customdata=[[lo, hi] for lo, hi in zip(low, high)],
+                   hovertemplate=f"{name}: %{{y:{fmt}}} (95%: %{{customdata[0]:{fmt}}}–%{{customdata[1]:{fmt}}})"
+                                 "<extra></extra>"),
+    ]
+
+
+def _too_few_trace(x: list, buckets: list[dict], values: list) -> go.Scatter:
+    """Windows with faces but too few tracks for an interval: drawn as grey crosses, never as a sure point."""
+    ys = [None if not (b.get("too_few_tracks") and b["faces"]) or v is None else round(v, 4)
+          for b, v in zip(buckets, values)]
+    return go.Scatter(x=x, y=ys, name="too few tracks (no interval)", mode="markers",
+                      marker=dict(symbol="x-thin-open", size=9, color=TOO_FEW, line=dict(width=2, color=TOO_FEW)),
+                      hovertemplate="too few face tracks to say how sure: %{y:.0%}<extra></extra>")
+
+
+def _statistics_layout(unit: str, title: str, y_range: list[float], tickformat: str) -> dict:
+    return _layout(
+        hovermode="x unified",
+        xaxis=dict(title=dict(text=f"time ({unit})"), gridcolor=GRID, zeroline=False, automargin=True),
+        yaxis=dict(title=dict(text=title), tickformat=tickformat, range=y_range, gridcolor=GRID, automargin=True,
+                   zeroline=y_range[0] < 0, zerolinecolor=CROWD_LIGHT))
+
+
+def share_intervals_figure(buckets: list[dict]) -> go.Figure:
+    """Positive, negative and neutral shares per window, each with its 95% interval over face tracks as a
+    band; a window with too few tracks is a grey cross without a band, not a certain-looking point."""
+    x, _, unit = _bucket_axis(buckets)
+    fig = go.Figure()
+    for name, members in GROUPS.items():
+        values = [sum(b["emotion_shares"].get(e, 0.0) for e in members) if b["faces"] else None for b in buckets]
+        sure = [None if b.get("too_few_tracks") is not False else v for b, v in zip(buckets, values)]
+        intervals = [(b.get("intervals") or {}).get(name) for b in buckets]
+        for trace in _band_traces(x, sure, intervals, GROUP_COLOURS[name], name, ".0%"):
+            fig.add_trace(trace)
+        if name == "positive":
+            fig.add_trace(_too_few_trace(x, buckets, values))
+    fig.update_layout(**_statistics_layout(unit, "share of faces", [0, 1], ".0%"))
+    return fig
+
+
+def attention_figure(buckets: list[dict]) -> go.Figure:
+    """Share of faces with a head pose that face the camera, per window, with its 95% band."""
+    x, _, unit = _bucket_axis(buckets)
+    values = [b.get("attention") for b in buckets]
+    fig = go.Figure(_band_traces(x, values, [b.get("attention_interval") for b in buckets], ATTENTION,
+                                 "facing the camera", ".0%"))
+    fig.update_layout(**_statistics_layout(unit, "share facing the camera", [0, 1], ".0%"))
+    return fig
+
+
+def affect_figure(buckets: list[dict]) -> go.Figure:
+    """Derived valence and arousal per window (-1 to 1), each with its 95% band. Derived from the seven
+    expression probabilities, not measured: the caption and the axis title say so."""
+    x, _, unit = _bucket_axis(buckets)
+    fig = go.Figure()
+    for name, colour in (("valence", VALENCE), ("arousal", AROUSAL)):
+        for trace in _band_traces(x, [b.get(name) for b in buckets], [b.get(f"{name}_interval") for b in buckets],
+                                  colour, f"{name} (derived)", "+.2f"):
+            fig.add_trace(trace)
+    fig.update_layout(**_statistics_layout(unit, "derived, not measured (-1 to +1)", [-1, 1], "+.1f"))
+    return fig
+
+
+def statistics_figures(*, timeline_buckets: list[dict], attention_available: bool) -> dict[str, go.Figure]:
+    """The crowd-statistics charts, keyed by container id; no attention chart without head poses (Haar)."""
+    figures = {"fig-intervals": share_intervals_figure(timeline_buckets)}
+    if attention_available:
+        figures["fig-attention"] = attention_figure(timeline_buckets)
+    figures["fig-affect"] = affect_figure(timeline_buckets)
+    return figures

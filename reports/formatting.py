@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from emo7ion_site.plotting import EMOTION_COLOURS, NEGATIVE, NEUTRAL, POSITIVE
 from ml.engine.labels import EMOTIONS
+from ml.engine.statistics import MIN_TRACKS
 
 DEFINITIONS = {
     "faces_seen": "Face observations: every face found in every sampled frame counts once, so one person "
@@ -17,6 +18,26 @@ DEFINITIONS = {
     "negative": "Share of face observations whose most likely expression is angry, disgust, fear or sad.",
     "neutral": "Share of face observations whose most likely expression is neutral.",
     "mean_faces": "Mean number of faces found per sampled frame.",
+    "interval": "95% interval over people: the range the share would likely fall in for another crowd like "
+                "this one. It comes from resampling face tracks, not frames, so a person seen in many frames "
+                "counts as one person.",
+    "too_few_tracks": f"Fewer than {MIN_TRACKS} face tracks: too few people to say how sure the number is, so "
+                      "no interval is drawn.",
+    "attention": "Share of face observations whose head points within 30° left/right and 30° up/down of the "
+                 "camera, estimated from the detector's five face landmarks (eyes, nose tip, mouth corners) "
+                 "against a generic 3-D face. A proxy for facing the stage when the camera is near it.",
+    "attention_unavailable": "Not available: this analysis' face detector (Haar) gives no face landmarks, so "
+                             "head direction cannot be estimated. Analyse with YuNet to get it.",
+    "valence": "Derived, not measured: the mean over faces of the seven expression probabilities placed on "
+               "Russell's circumplex (1980): +1 pleasant (happy) to -1 unpleasant (sad, angry, disgust).",
+    "arousal": "Derived, not measured: the same weighting on the activated (+1: surprise, fear, angry) to calm "
+               "(-1) axis. Neutral sits at 0 on both axes.",
+    "face_time": "Share of the sampled frames in which at least one face was found: how much of the footage "
+                 "had anyone visible.",
+    "valence_trend": "Mean derived valence in the second half of the footage minus the first half. Called "
+                     "rising or falling only when its 95% interval excludes zero.",
+    "strongest_moments": "The time windows with the highest and the lowest derived valence, among windows "
+                         "with enough face tracks for an interval.",
 }
 
 GROUPS = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}
@@ -73,8 +94,26 @@ def emotion_rows(values: dict[str, float]) -> list[dict]:
     return [{"emotion": e, "value": float(values.get(e, 0.0)), "colour": EMOTION_COLOURS[e]} for e in EMOTIONS]
 
 
-def group_rows(groups: dict[str, float]) -> list[dict]:
-    """The positive / negative / neutral shares with their definitions and member colours."""
+def group_rows(groups: dict[str, float], intervals: dict | None = None) -> list[dict]:
+    """The positive / negative / neutral shares with their definitions, member colours and (when
+    finalize stored them) 95% intervals, stored under the same names (neutral is one expression)."""
+    intervals = intervals or {}
     return [{"name": name, "share": groups[name], "definition": DEFINITIONS[name],
+             "interval": interval_view(intervals.get(name), groups[name]),
              "members": [{"emotion": e, "colour": EMOTION_COLOURS[e]} for e in GROUPS[name]]}
             for name in GROUPS]
+
+
+def interval_view(interval, value: float | None = None, *, percent: bool = True) -> dict | None:
+    """A stored [low, high] as a person reads it: '±7 pts' (the larger side, the interval being
+    asymmetric near 0 and 1) and '31–45%'; None when there is no interval."""
+    if not interval or len(interval) != 2 or interval[0] is None:
+        return None
+    low, high = float(interval[0]), float(interval[1])
+    scale = 100.0 if percent else 1.0
+    centre = float(value) if value is not None else (low + high) / 2
+    half = max(centre - low, high - centre) * scale
+    if percent:
+        return {"low": low, "high": high, "plus_minus": f"±{half:.0f} pts",
+                "range": f"{low * 100:.0f}–{high * 100:.0f}%"}
+    return {"low": low, "high": high, "plus_minus": f"±{half:.2f}", "range": f"{low:+.2f} to {high:+.2f}"}

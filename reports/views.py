@@ -16,7 +16,7 @@ from analysis.models import Analysis, Footage
 from emo7ion_site.plotting import figure_json
 
 from . import exports
-from .figures import analysis_figures, project_shares_figure, project_timeline_figure
+from .figures import analysis_figures, project_shares_figure, project_timeline_figure, statistics_figures
 from .formatting import DEFINITIONS, format_span
 from .selectors import (analysis_report, analysis_tracks_page, frame_has_faces, project_comparison,
                         project_latest_analyses, project_timeline, track_columns)
@@ -32,6 +32,20 @@ CHARTS = (
      "Share of all face observations by their most likely expression.", ""),
     ("fig-heatmap", "Emotion × time",
      "Each cell is the share of one expression in one time window; darker means more.", "wide"),
+)
+# The crowd-statistics charts (reports/_statistics.html), each drawn only when finalize stored its numbers.
+STATISTICS_CHARTS = (
+    ("fig-intervals", "Shares with their uncertainty",
+     "Positive, negative and neutral share of the faces in each time window. The shaded band around each line is "
+     "its 95% interval over face tracks (people, not frames). Grey crosses mark windows with too few face tracks "
+     "to draw an interval.", "wide"),
+    ("fig-attention", "Attention: faces turned to the camera",
+     "Share of the faces in each window whose head points at the camera (within 30°), with its 95% band. "
+     "Estimated from the detector's five face landmarks and a generic 3-D face.", "wide"),
+    ("fig-affect", "Valence and arousal (derived, not measured)",
+     "Derived from the seven expression probabilities, not measured: each expression has a place on Russell's "
+     "circumplex (1980), and each face counts with the probability the model gave it. Valence runs from "
+     "unpleasant (-1) to pleasant (+1), arousal from calm (-1) to activated (+1); bands are 95% intervals.", "wide"),
 )
 NO_THUMBNAIL = "No thumbnail was stored for this frame"
 
@@ -54,6 +68,17 @@ def _charts(analysis: Analysis, report: dict) -> list[dict]:
             if not still or fid == "fig-distribution"]
 
 
+def _statistics_charts(analysis: Analysis, report: dict) -> list[dict]:
+    timeline = report["timeline"]
+    if (analysis.footage.kind == Footage.Kind.IMAGE or not report["statistics"]["available"]
+            or timeline.is_empty or not timeline.has_statistics):
+        return []
+    figures = statistics_figures(timeline_buckets=timeline.buckets,
+                                 attention_available=report["statistics"]["attention"]["available"])
+    return [{"id": fid, "title": title, "caption": caption, "size": size, "json": figure_json(figures[fid])}
+            for fid, title, caption, size in STATISTICS_CHARTS if fid in figures]
+
+
 def analysis_report_context(request, analysis: Analysis) -> dict:
     """Everything the report partials need; `report` only once the analysis has succeeded. Reads the
     database only: no storage call, no detector (the thumbnails' <img> fetch what finalize stored)."""
@@ -64,6 +89,7 @@ def analysis_report_context(request, analysis: Analysis) -> dict:
     report = analysis_report(analysis=analysis, track_sort=request.GET.get("tracks_sort"),
                              track_page=request.GET.get("tracks_page") or 1)
     report["charts"] = _charts(analysis, report)
+    report["statistics_charts"] = _statistics_charts(analysis, report)
     report["is_still"] = analysis.footage.kind == Footage.Kind.IMAGE
     report["footage_unavailable"] = footage_unavailable_reason(analysis.footage)
     report["blur_faces"] = analysis.footage.project.organisation.blur_faces

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.template.defaultfilters import filesizeformat
+from PIL import Image
 
 from ml.engine.errors import VideoReadError
 from ml.engine.video import probe_media
@@ -91,6 +94,9 @@ def footage_validate_stored(*, footage: Footage) -> Footage:
         return footage_reject(footage=footage, reason=reason)
     if copy.size_bytes == 0:
         return footage_reject(footage=footage, reason=f"{footage.original_name} is empty (0 bytes).")
+    reason = _image_refusal(image_header(copy.path), footage.original_name)
+    if reason:
+        return footage_reject(footage=footage, reason=reason)
     try:
         info = probe_media(copy.path)
     except VideoReadError as exc:
@@ -107,3 +113,56 @@ def footage_validate_stored(*, footage: Footage) -> Footage:
     footage.save(update_fields=["kind", "fps", "frame_count", "duration_s", "width", "height", "status",
                                 "rejection_reason"])
     return footage
+
+
+# --- Images: checked from their header, before anything is decoded -----------------------------------
+
+# Formats whose animations OpenCV would read as one still image (their first frame), silently.
+ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    format: str
+    width: int
+    height: int
+    animated: bool
+
+
+def image_header(path) -> ImageHeader | None:
+    """What an image file's header declares (format, size, animation), with no pixels decoded; None
+    when the file is not an image Pillow knows. Pillow's own `Image.open` refuses very large sizes
+    without saying what they are, so each format's reader is asked directly, as `open` itself does."""
+    Image.init()
+    with open(path, "rb") as fh:
+        prefix = fh.read(16)
+        for name in list(Image.ID):
+            factory, accept = Image.OPEN[name]
+            recognised = accept(prefix) if accept else True
+            if not recognised or isinstance(recognised, str):  # a string is Pillow's "not quite" warning
+                continue
+            fh.seek(0)
+            try:
+                image = factory(fh, str(path))
+                width, height = image.size
+                animated = name in ANIMATED_FORMATS and bool(getattr(image, "is_animated", False))
+            except (SyntaxError, IndexError, TypeError, ValueError, OSError, EOFError, struct.error):
+                continue  # not this format after all, or a header too broken to read: OpenCV will say
+            return ImageHeader(format=name, width=int(width), height=int(height), animated=animated)
+    return None
+
+
+def _image_refusal(header: ImageHeader | None, original_name: str) -> str | None:
+    if header is None:
+        return None
+    limit = settings.EMO7ION_MAX_IMAGE_PIXELS
+    pixels = header.width * header.height
+    if pixels > limit:
+        return (f"{original_name} is a {header.width:,}×{header.height:,}-pixel image ({pixels / 1e6:,.0f} "
+                f"megapixels); the largest image this site analyses has {limit / 1e6:,.0f} megapixels. "
+                "Scale it down and upload it again.")
+    if header.animated:
+        return (f"{original_name} is an animated image ({header.format}). Animated images are not analysed: "
+                "only their first frame would be. Convert it to a video (e.g. MP4) to analyse every frame, "
+                "or upload one frame as a still image.")
+    return None

@@ -18,6 +18,10 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
 
+# After .env is read: these read the environment too.
+from .security import *  # noqa: F401,F403  (lockout, API tokens, throttles, Content-Security-Policy)
+from .security import API_TOKEN_AUTHENTICATION, NUM_PROXIES, TOKEN_THROTTLE_RATES
+
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me-emo7ion")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
@@ -33,7 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens: hashed at rest, with an expiry (settings/security.py)
+    "axes",  # login lockout
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -49,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (plotly.min.js, Swagger UI) without a CDN
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -56,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout on the sign-in pages into its message
 ]
 
 ROOT_URLCONF = "emo7ion_site.urls"
@@ -79,6 +86,9 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# A kept connection the server dropped (restart, failover) is tested before each request or task uses it
+# and opened again, instead of failing that request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web process and worker share the file: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
@@ -115,6 +125,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if AWS_STORAGE_BUCKET_NAME:
+    from .storage import s3_client_config
+
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -128,7 +140,14 @@ if AWS_STORAGE_BUCKET_NAME:
             "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=600),
             "file_overwrite": False,
             "signature_version": "s3v4",
-            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default="path"),
+            # Every S3 call retries with backoff (botocore's retry modes); this replaces the two
+            # settings above in botocore's Config, so it repeats them.
+            "client_config": s3_client_config(
+                signature_version="s3v4", addressing_style=env("AWS_S3_ADDRESSING_STYLE", default="path"),
+                retry_mode=env("AWS_S3_RETRY_MODE", default="standard"),
+                max_attempts=env.int("AWS_S3_MAX_ATTEMPTS", default=6),
+                connect_timeout=env.float("AWS_S3_CONNECT_TIMEOUT", default=5.0),
+                read_timeout=env.float("AWS_S3_READ_TIMEOUT", default=60.0)),
         },
     }
 
@@ -197,7 +216,7 @@ CELERY_BEAT_SCHEDULE = {"footage-retention": {"task": "analysis.tasks.apply_rete
 # --- REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        API_TOKEN_AUTHENTICATION,
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -206,8 +225,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend",
                                 "rest_framework.filters.OrderingFilter"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_THROTTLE_RATES": {
-        "token": env("THROTTLE_TOKEN", default="20/min"),
+        **TOKEN_THROTTLE_RATES,
         "upload": env("THROTTLE_UPLOAD", default="60/hour"),
     },
 }
@@ -219,6 +239,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No badge fetched from validator.swagger.io: the page works offline and within the CSP.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
     # Analyses and ML jobs share one status set, and webhooks' event set appears as "event" and
     # "events": one named component each instead of generated names like Status398Enum.
@@ -240,6 +262,8 @@ EMO7ION_CACHE_DIR = env.path("EMO7ION_CACHE_DIR", default=str(VAR_DIR / "cache")
 # Local copies of S3 footage beyond this are removed, least recently used first (daily, with retention).
 EMO7ION_CACHE_MAX_BYTES = env.int("EMO7ION_CACHE_MAX_BYTES", default=20 * 1024 ** 3)
 EMO7ION_MAX_UPLOAD_BYTES = env.int("EMO7ION_MAX_UPLOAD_BYTES", default=2 * 1024 ** 3)
+# Still images above this many pixels (width x height, read from the header) are refused before decoding.
+EMO7ION_MAX_IMAGE_PIXELS = env.int("EMO7ION_MAX_IMAGE_PIXELS", default=100_000_000)
 # Every upload through the site (footage, datasets) is refused above the limit before it is stored.
 FILE_UPLOAD_HANDLERS = [
     "emo7ion_site.uploads.SizeLimitUploadHandler",

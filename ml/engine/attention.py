@@ -1,6 +1,6 @@
 """Attention: which way a face points, from YuNet's five landmarks, and whether it faces the camera.
 
-Head pose comes from `cv2.solvePnP`: the rotation that best maps a generic 3-D face onto the five
+Head pose comes from `cv2.solvePnP` (SQPnP): the rotation that best maps a generic 3-D face onto the five
 landmarks YuNet gives (in its order: right eye, left eye, nose tip, right mouth corner, left mouth
 corner, "right" being the person's right, i.e. the image's left for a face looking at the camera).
 
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 # YuNet's landmark order; the model below follows it.
@@ -87,38 +88,25 @@ def head_pose(landmarks, box) -> tuple[float, float] | None:
     """(yaw, pitch) in degrees, rounded to 0.1, of a face from its five YuNet landmarks ((5, 2) image
     coordinates) and its box (a FaceBox, (x, y, w, h), or a mapping with x, y, w, h); None when there
     are no landmarks (Haar) or they admit no plausible pose."""
-    import cv2  # the engine's other modules import OpenCV lazily too
-
     if landmarks is None:
         return None
     points = np.asarray(landmarks, np.float64)
     if points.shape != (5, 2) or not np.isfinite(points).all():
         return None
-    eye_px = float(np.linalg.norm(points[1] - points[0]))
-    scale = max(eye_px, float(np.linalg.norm((points[3] + points[4]) / 2 - (points[0] + points[1]) / 2)))
+    scale = max(float(np.linalg.norm(points[1] - points[0])), float(np.linalg.norm((points[3] + points[4]) / 2 - (points[0] + points[1]) / 2)))
     if scale < 1.0:
         return None
     camera = camera_for(box)
-    f, cx, cy = camera[0, 0], camera[0, 2], camera[1, 2]
-    # Start from a face looking into the camera at the distance its size gives: with five nearly
-    # coplanar points, Levenberg-Marquardt from there lands on the right one of the mirror solutions.
-    depth = f * EYE_DISTANCE_MM / scale
-    nose = points[2]
-    best = None
-    for start_yaw in (0.0, -45.0, 45.0):
-        rvec0 = _rodrigues(rotation_for(start_yaw, 0.0))
-        tvec0 = np.array([[(nose[0] - cx) * depth / f], [(nose[1] - cy) * depth / f], [depth]])
-        ok, rvec, tvec = cv2.solvePnP(GENERIC_FACE_MM, points.reshape(5, 1, 2), camera, None, rvec=rvec0,
-                                      tvec=tvec0, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
-        if not ok or float(tvec[2, 0]) <= 0:
-            continue
-        projected, _ = cv2.projectPoints(GENERIC_FACE_MM, rvec, tvec, camera, None)
-        error = float(np.sqrt(((projected.reshape(5, 2) - points) ** 2).sum(axis=1).mean())) / scale
-        if best is None or error < best[0] - 1e-6:
-            best = (error, rvec)
-    if best is None or best[0] > MAX_REPROJECTION_ERROR:
+    # SQPnP (Terzakis & Lourakis 2020) finds the global least-squares pose without a starting guess, so
+    # the nearly coplanar five points cannot trap it in the mirror solution; one call, about 40 us.
+    ok, rvec, tvec = cv2.solvePnP(GENERIC_FACE_MM, points.reshape(5, 1, 2), camera, None, flags=cv2.SOLVEPNP_SQPNP)
+    if not ok or float(tvec[2, 0]) <= 0:
         return None
-    rotation, _ = cv2.Rodrigues(best[1])
+    projected, _ = cv2.projectPoints(GENERIC_FACE_MM, rvec, tvec, camera, None)
+    error = float(np.sqrt(((projected.reshape(5, 2) - points) ** 2).sum(axis=1).mean())) / scale
+    if error > MAX_REPROJECTION_ERROR:
+        return None
+    rotation, _ = cv2.Rodrigues(rvec)
     yaw, pitch = angles_of(rotation)
     if abs(yaw) > 90.0:  # the back of a head has no landmarks: a solution facing away is a bad fit
         return None
@@ -133,13 +121,6 @@ def facing(yaw, pitch, *, max_yaw: float = FACING_YAW_DEG, max_pitch: float = FA
     known = np.isfinite(yaw) & np.isfinite(pitch)
     inside = (np.abs(np.nan_to_num(yaw)) <= max_yaw) & (np.abs(np.nan_to_num(pitch)) <= max_pitch)
     return np.where(known, inside.astype(np.float64), np.nan)
-
-
-def _rodrigues(rotation: np.ndarray) -> np.ndarray:
-    import cv2
-
-    vec, _ = cv2.Rodrigues(rotation)
-    return vec.reshape(3, 1).astype(np.float64)
 
 
 def _box_xywh(box) -> tuple[float, float, float, float]:

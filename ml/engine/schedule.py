@@ -42,7 +42,8 @@ class AdaptiveOptions:
     k_min: int = 1
     k_max: int = 12
     max_interval_s: float = 0.5  # a new face waits at most about this long for a full detection
-    refresh_s: float = 2.0      # a full detection this often runs at the detector's full resolution
+    refresh_s: float = 2.0      # a full detection this often runs at the detector's full resolution ...
+    refresh_min_count: int = 8  # ... and no more often than every n-th full detection
     reliable_face_px: float = 16.0  # face size (detector input pixels) the downscaled pass is trusted for
     small_quantile: float = 0.25  # the downscaled pass is sized for faces from this quantile up ...
     min_factor: float = 0.35      # ... but never below this fraction of full resolution
@@ -113,6 +114,7 @@ class AdaptiveSchedule:
         self._t_full: float | None = None
         self._t_last: float | None = None
         self._t_refresh: float | None = None
+        self._since_refresh = 0
         self._force_full = False
         self._lost: set[int] = set()   # tracks a region check missed since the last full detection
         self._tracked_at_full = 0
@@ -150,8 +152,9 @@ class AdaptiveSchedule:
     # --- full detections ---------------------------------------------------------------------------
     def _full(self, bgr: np.ndarray, t: float | None) -> tuple[list, list[int]]:
         found = self._detect_whole(bgr, t)
-        # Tracks the full detection missed get one more look in their own region before they lapse.
-        alive = self.tracker.alive_next()
+        # Doubtful tracks the full detection missed (occluded, near the threshold) get one more look in
+        # their own region before they lapse; a clear face it missed has most likely left.
+        alive = [tr for tr in self.tracker.alive_next() if tr.score < self.options.clear_score]
         missed = [tr for tr in alive if not self._overlaps(self._predicted(tr), found)]
         recovered = self._confirm(bgr, missed)
         self._lost.update(tr.track_id for tr in missed if tr.track_id not in recovered)
@@ -176,13 +179,16 @@ class AdaptiveSchedule:
         height, width = bgr.shape[:2]
         base = float(self.detector.base_scale(width, height))
         sizes = [_size(tr.box) for tr in self.tracker.alive_next()]
-        refresh = not sizes or self._t_refresh is None or (t is not None and t - self._t_refresh >= o.refresh_s)
+        refresh = not sizes or self._t_refresh is None or (
+            t is not None and t - self._t_refresh >= o.refresh_s and self._since_refresh >= o.refresh_min_count)
+        self._since_refresh += 1
         factor = 1.0 if refresh else float(np.clip(
             o.reliable_face_px / (np.quantile(sizes, o.small_quantile) * base), o.min_factor, 1.0))
         tiles = [] if factor >= 1.0 else self._tiles(width, height, o.reliable_face_px / (factor * base))
         if factor >= 1.0 or sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in tiles) > o.max_tiled_area * width * height:
             self.counts["refreshes"] += 1
             self._t_refresh = t if t is not None else self._t_refresh
+            self._since_refresh = 0
             return self.detector.detect_scaled(bgr, base)
         found = list(self.detector.detect_scaled(bgr, base * factor))
         for x0, y0, x1, y1 in tiles:
@@ -243,7 +249,7 @@ class AdaptiveSchedule:
         groups: dict[float, list] = {}
         for tr, p in zip(tracks, predictions):
             size = max(p[2], p[3])
-            half = size * (0.5 + o.roi_pad) + min(2 * size, self._drift(tr))
+            half = size * (0.5 + o.roi_pad) + min(size, self._drift(tr))
             cx, cy = p[0] + p[2] / 2, p[1] + p[3] / 2
             # A clear face seen in the last frame survives being looked at smaller; a doubtful one
             # (occluded, a score near the threshold, just missed) is looked at with the very pixels

@@ -6,6 +6,7 @@ from analysis.models import Analysis
 from ..formatting import DEFINITIONS
 from .model import analysis_model_info
 from .moments import analysis_key_moments
+from .statistics import analysis_statistics
 from .summary import analysis_key_figures
 from .timeline import analysis_timeline
 from .tracks import analysis_tracks_page, track_columns
@@ -23,5 +24,6 @@ def analysis_report(*, analysis: Analysis, track_sort: str | None = None, track_
         "track_sort": sort,
         "track_columns": track_columns(sort),
         "model": analysis_model_info(analysis=analysis),
+        "statistics": analysis_statistics(analysis=analysis),
         "definitions": DEFINITIONS,
     }

@@ -12,7 +12,7 @@ from analysis.models import Analysis, AnalysisSegment, FaceObservation
 from ml.engine.labels import EMOTIONS
 
 from ..formatting import (colour_of, dominant_of, emotion_rows, format_timestamp, group_rows, group_shares,
-                          shares_from_counts)
+                          interval_view, shares_from_counts)
 
 SUMMARY_KEYS = ("faces_detected", "unique_faces", "emotion_shares")
 
@@ -60,6 +60,8 @@ def analysis_key_figures(*, analysis: Analysis) -> dict:
     duration = duration_of(analysis)
     groups = group_shares(shares)
     dominant = dominant_of(shares) if faces else None
+    statistics = summary.get("statistics") or {}
+    intervals = statistics.get("intervals") or {}
     return {
         "duration_s": duration,
         "duration": format_timestamp(duration),
@@ -72,7 +74,11 @@ def analysis_key_figures(*, analysis: Analysis) -> dict:
         "dominant_emotion": dominant,
         "dominant_colour": colour_of(dominant),
         "dominant_share": shares.get(dominant, 0.0) if dominant else 0.0,
-        "group_rows": group_rows(groups),
+        "group_rows": group_rows(groups, intervals),
+        # 95% intervals over face tracks, stored by finalize; {} with too few tracks or none stored.
+        "share_intervals": intervals,
+        "dominant_interval": interval_view(intervals.get(dominant), shares.get(dominant)) if dominant else None,
+        "tracks_too_few": bool(statistics.get("too_few_tracks")),
         "positive_share": groups["positive"],
         "negative_share": groups["negative"],
         "neutral_share": groups["neutral"],

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Role
+from accounts.services import api_token_create
 from analysis.models import Analysis, FaceObservation, TimelineBucket
 from ml import registry
 from ml.engine.labels import EMOTIONS
@@ -54,8 +54,8 @@ def client_for(user=None) -> APIClient:
     """An API client that authenticates the way integrators do: with the user's token."""
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        _, token = api_token_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

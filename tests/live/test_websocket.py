@@ -11,8 +11,8 @@ import time
 import pytest
 import requests
 from django.conf import settings
-from rest_framework.authtoken.models import Token
 
+from accounts.services import api_token_create
 from live.services import live_session_start
 from tests.conftest import missing
 
@@ -32,7 +32,7 @@ def test_frames_over_a_websocket_come_back_as_faces(asgi_server, mode, analyst_a
     server = asgi_server(mode)
     session = live_session_start(project=project_a, started_by=analyst_a, source="browser", setting="audience",
                                  target_fps=4)
-    token = Token.objects.create(user=analyst_a).key
+    _, token = api_token_create(user=analyst_a)
     http = requests.Session()
     http.headers["Authorization"] = f"Token {token}"
 

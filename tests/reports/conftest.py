@@ -90,3 +90,58 @@ def scene_analysis(db):
 @pytest.fixture
 def viewer(scene_analysis):
     return member_of(scene_analysis.footage.project.organisation, Role.VIEWER)
+
+
+# --- A crowd, finalized for real: intervals over tracks, attention and derived valence -----------------
+#
+# 20 s sampled at 2 fps (40 frames), finalize's default rule: ten 2 s windows of 4 frames.
+#   tracks 0-9   for t < 10:        sad (0-6) or neutral (7-9); even tracks face the camera, odd ones look 70° away
+#   tracks 10-19 for 10 <= t < 18:  happy (10-16), surprise (17), neutral (18-19); all face it but track 19 (50°)
+#   tracks 20-21 for t >= 18:       happy: the last window has two tracks, too few for an interval
+CROWD_DURATION = 20.0
+
+
+def crowd_faces(t: float) -> list[tuple[int, str, float]]:
+    """(track, top expression, yaw) of every face at time t."""
+    if t < 10:
+        return [(k, "sad" if k < 7 else "neutral", 0.0 if k % 2 == 0 else 70.0) for k in range(10)]
+    if t < 18:
+        return [(k, "happy" if k < 17 else ("surprise" if k == 17 else "neutral"), 50.0 if k == 19 else -5.0)
+                for k in range(10, 20)]
+    return [(20, "happy", 0.0), (21, "happy", 5.0)]
+
+
+def make_crowd_analysis(*, project=None, with_pose: bool = True) -> Analysis:
+    """An analysis of the crowd above, its observations written as a segment writes them, then
+    finalized by the real `analysis_finalize` (what the reports read is what finalize stores)."""
+    from analysis.models import AnalysisSegment
+    from analysis.services import analysis_finalize
+
+    footage = FootageFactory(duration_s=CROWD_DURATION, fps=FPS, frame_count=int(CROWD_DURATION * FPS),
+                             original_name="gala-crowd.mp4", **({"project": project} if project else {}))
+    analysis = AnalysisFactory(footage=footage, model_version=ModelVersionFactory(), sample_fps=SAMPLE_FPS,
+                               detector="yunet" if with_pose else "haar", status=Analysis.Status.RUNNING,
+                               segment_count=1, segments_done=1)
+    frame_times = [k / SAMPLE_FPS for k in range(int(CROWD_DURATION * SAMPLE_FPS))]
+    AnalysisSegment.objects.create(analysis=analysis, index=0, t_start=0.0, t_end=CROWD_DURATION,
+                                   status=AnalysisSegment.Status.DONE, frames_analysed=len(frame_times),
+                                   track_count=22, frame_times=frame_times)
+    FaceObservation.objects.bulk_create([
+        FaceObservation(analysis=analysis, segment_index=0, t=t, frame_index=int(round(t * FPS)), track_id=track,
+                        segment_track_id=track, x=20 + 60 * (track % 10), y=80, w=50, h=60, detector_score=0.9,
+                        top_emotion=top, yaw=yaw if with_pose else None, pitch=0.0 if with_pose else None,
+                        **probs_for(top, 0.7))
+        for t in frame_times for track, top, yaw in crowd_faces(t)])
+    analysis_finalize(analysis_id=analysis.pk)
+    analysis.refresh_from_db()
+    return analysis
+
+
+@pytest.fixture
+def crowd_analysis(db):
+    return make_crowd_analysis()
+
+
+@pytest.fixture
+def crowd_viewer(crowd_analysis):
+    return member_of(crowd_analysis.footage.project.organisation, Role.VIEWER)

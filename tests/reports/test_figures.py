@@ -96,3 +96,51 @@ def test_figures_are_pure_functions_of_buckets():
     fig = rf.emotion_timeline_figure(buckets)
     happy = next(t for t in fig.data if t.name == "happy")
     assert list(happy.x) == [5.0, 15.0] and list(happy.y) == [0.75, None]
+
+
+# --- crowd statistics: bands, too-few-tracks marks, attention, derived valence/arousal ------------------
+
+def _with_statistics(bucket: dict, *, too_few: bool, attention=None, valence=None) -> dict:
+    shares = bucket["emotion_shares"]
+    positive = shares.get("happy", 0.0) + shares.get("surprise", 0.0)
+    return {**bucket, "too_few_tracks": too_few,
+            "intervals": {} if too_few else {"positive": [max(0.0, positive - 0.2), min(1.0, positive + 0.1)],
+                                             "negative": [0.0, 0.3], "neutral": [0.0, 0.4]},
+            "attention": attention, "attention_interval": None if too_few or attention is None else [0.4, 0.8],
+            "valence": valence, "valence_interval": None if too_few or valence is None else [valence - 0.1, valence + 0.1],
+            "arousal": valence, "arousal_interval": None}
+
+
+@pytest.fixture
+def stat_buckets(buckets):
+    return [_with_statistics(buckets[0], too_few=False, attention=0.6, valence=0.8),
+            _with_statistics(buckets[1], too_few=True, attention=1.0, valence=-0.5),
+            _with_statistics(buckets[2], too_few=True)]
+
+
+def test_share_intervals_are_bands_and_too_few_tracks_are_crosses(stat_buckets):
+    fig = rf.share_intervals_figure(stat_buckets)
+    by_name = {t.name: t for t in fig.data}
+    upper, lower, line = by_name["positive (95% upper)"], by_name["positive (95% lower)"], by_name["positive"]
+    assert list(upper.y) == [1.0, None, None] and list(lower.y) == [0.8, None, None] and lower.fill == "tonexty"
+    assert list(line.y) == [1.0, None, None]          # a window with too few tracks is no sure point
+    crosses = by_name["too few tracks (no interval)"]
+    assert list(crosses.y) == [None, 0.0, None]       # faces but too few tracks; no faces: nothing at all
+    assert line.line.color == EMOTION_COLOURS["happy"]
+    assert fig.layout.yaxis.range == (0, 1)
+
+
+def test_attention_and_affect_figures(stat_buckets):
+    attention = rf.attention_figure(stat_buckets)
+    line = next(t for t in attention.data if t.name == "facing the camera")
+    assert list(line.y) == [0.6, 1.0, None]
+    assert list(next(t for t in attention.data if t.fill == "tonexty").y) == [0.4, None, None]
+    affect = rf.affect_figure(stat_buckets)
+    assert {t.name for t in affect.data if t.mode == "lines+markers"} == {"valence (derived)", "arousal (derived)"}
+    assert affect.layout.yaxis.range == (-1, 1) and "not measured" in affect.layout.yaxis.title.text
+    figs = rf.statistics_figures(timeline_buckets=stat_buckets, attention_available=False)
+    assert list(figs) == ["fig-intervals", "fig-affect"]          # no head poses: no attention chart
+    both = rf.statistics_figures(timeline_buckets=stat_buckets, attention_available=True)
+    assert list(both) == ["fig-intervals", "fig-attention", "fig-affect"]
+    for fig in both.values():
+        assert len(figure_json(fig)) < 12_000 and "</" not in figure_json(fig)

