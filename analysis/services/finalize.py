@@ -100,7 +100,9 @@ def analysis_finalize(*, analysis_id: int) -> Analysis | None:
              for b, stats in zip(buckets, crowd["buckets"])],
             batch_size=500)
 
+        recorded = analysis.summary or {}  # what the segments recorded: the schedule and seconds per stage
         summary = summarise(_observation_stream(analysis_id), len(frame_times), duration, EMOTIONS)
+        summary.update({k: recorded[k] for k in ("schedule", "schedule_stats", "timings") if k in recorded})
         wall = sum(s.wall_time_s for s in segments) + (time.perf_counter() - started)
         summary.update({
             "detector": analysis.detector,

@@ -87,7 +87,7 @@ def _observation_rows(analysis: Analysis, index: int, observations, labels: list
         rows.append(FaceObservation(
             analysis=analysis, segment_index=index, t=float(o.t), frame_index=int(o.frame_index),
             track_id=int(o.track_id), segment_track_id=int(o.track_id), x=int(o.x), y=int(o.y), w=int(o.w),
-            h=int(o.h), detector_score=float(o.score), top_emotion=top,
+            h=int(o.h), detector_score=float(o.score), top_emotion=top, yaw=o.yaw, pitch=o.pitch,
             **{f"p_{e}": p for e, p in zip(EMOTIONS, probs)}))
     return rows
 

@@ -291,6 +291,9 @@ EMO7ION_WEBHOOK_ALLOW_PRIVATE = env.bool("EMO7ION_WEBHOOK_ALLOW_PRIVATE", defaul
 # --- Live analysis (live/): browser cameras and stream URLs, and photo scoring.
 # Settings in which live expression analysis is refused (EU AI Act Art. 5(1)(f): emotion recognition
 # in workplaces and education institutions is prohibited).
+# Face detection schedule for analyses (ml.engine.schedule): "adaptive" (full detection every k-th sampled
+# frame, tracked faces re-checked in padded regions between) or "full" (every sampled frame, full frame).
+EMO7ION_DETECTION_SCHEDULE = env("EMO7ION_DETECTION_SCHEDULE", default="adaptive")
 EMO7ION_LIVE_PROHIBITED_SETTINGS = env.list("EMO7ION_LIVE_PROHIBITED_SETTINGS", default=["education", "workplace"])
 # "embedded": the ASGI server runs the live worker (its model in a child process); "external": a
 # separate `manage.py live_worker` does (needs the Redis channel layer).

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .attention import head_pose
 from .faces import crop_faces
 from .labels import EMOTIONS
 from .schedule import make_schedule
@@ -64,6 +65,8 @@ class Observation:
     h: int
     score: float
     probs: np.ndarray  # (7,) float32, in the classifier's label order
+    yaw: float | None = None    # head pose in degrees (ml.engine.attention); None without landmarks (Haar)
+    pitch: float | None = None
 
     def top(self, labels: Sequence[str] = EMOTIONS) -> str:
         return labels[int(np.argmax(self.probs))]
@@ -126,7 +129,8 @@ class _BatchClassifier:
         self.classifier, self.batch_size = classifier, batch_size
         self.in_flight = max(1, in_flight)
         self.seconds = 0.0  # time spent in predict
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="emo7ion-classify") if threaded else None
+        self.threaded = threaded
+        self._pool: ThreadPoolExecutor | None = None  # started with the first batch that can overlap
         self._queue: deque[tuple[Future, list, bool]] = deque()
 
     def _predict(self, crops: np.ndarray) -> np.ndarray:
@@ -142,8 +146,12 @@ class _BatchClassifier:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def submit(self, faces: list, crops: np.ndarray, *, checked: bool) -> None:
-        if self._pool is not None:
+    def submit(self, faces: list, crops: np.ndarray, *, checked: bool, last: bool = False) -> None:
+        """Queue a batch. The `last` batch of a run with none in flight is classified at once: nothing
+        is left to overlap it with (a live source's one-frame runs never start a thread)."""
+        if self.threaded and not (last and not self._queue):
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="emo7ion-classify")
             future = self._pool.submit(self._predict, crops)
         else:
             future = Future()
@@ -214,10 +222,13 @@ def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size:
     def collect() -> None:
         """Take the oldest classified batch: its observations, then (for a full batch) a cancel check."""
         faces, probs, checked = batches.collect()
-        observations = [Observation(
-            t=round(float(t), 4), frame_index=int(index), track_id=int(tid), x=int(box.x), y=int(box.y),
-            w=int(box.w), h=int(box.h), score=round(float(box.score), 4), probs=p)
-            for (index, t, box, tid), p in zip(faces, probs)]
+        observations = []
+        for (index, t, box, tid), p in zip(faces, probs):
+            pose = head_pose(getattr(box, "landmarks", None), box)
+            observations.append(Observation(
+                t=round(float(t), 4), frame_index=int(index), track_id=int(tid), x=int(box.x), y=int(box.y),
+                w=int(box.w), h=int(box.h), score=round(float(box.score), 4), probs=p,
+                yaw=None if pose is None else pose[0], pitch=None if pose is None else pose[1]))
         if on_observations is None:
             result.observations.extend(observations)
         else:
@@ -264,7 +275,7 @@ def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size:
                 progress(t)
             t_decode = time.perf_counter()
         if not result.cancelled and pending.count:
-            batches.submit(*pending.take(), checked=False)
+            batches.submit(*pending.take(), checked=False, last=True)
         while len(batches) and not result.cancelled:
             collect()
         # (When cancelled, faces still waiting are dropped: a cancelled segment is not a result.)
@@ -321,7 +332,7 @@ def relabel_tracks(observations: Iterable[Observation], mapping: Mapping[int, in
     out = []
     for o in observations:
         out.append(Observation(o.t, o.frame_index, mapping.get(o.track_id, o.track_id), o.x, o.y, o.w, o.h,
-                               o.score, o.probs))
+                               o.score, o.probs, yaw=o.yaw, pitch=o.pitch))
     return out
 
 

@@ -51,6 +51,8 @@ def test_inline_run_succeeds_with_summary_buckets_and_observations(webcam, alice
     assert s["dominant_emotion"] in EMOTIONS
     assert s["detector"] == "haar" and s["model_version"] == model_version.name
     assert s["wall_time_s"] > 0
+    assert s["schedule"] in ("full", "adaptive")  # which detection schedule made it survives finalize
+    assert set(s["timings"]) >= {"decode", "detect", "classify"}
     buckets = list(TimelineBucket.objects.filter(analysis=analysis))
     assert 4 <= len(buckets) <= 120
     assert sum(b.faces for b in buckets) == s["faces_detected"]

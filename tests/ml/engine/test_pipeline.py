@@ -304,7 +304,9 @@ class SlowStages:
         return [FaceBox(10 + 40 * i, 10, 30, 36, score=0.9) for i in range(self.faces_per_frame)]
 
     def predict_proba(self, faces, batch_size=256):
+        import threading
         import time as _time
+        self.threads.add(f"classified on {threading.current_thread().name}")
         _time.sleep(self.classify_s)
         with self._lock:
             self.classified += len(faces)
@@ -347,9 +349,17 @@ def test_threads_follow_the_cores_available(monkeypatch):
     one = SlowStages()
     monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {3})
     result = analyse_frames(one.frames(40), detector=one, classifier=one, batch_size=8, prefetch=True)
-    assert result.cpus == 1 and not any(name.startswith("emo7ion") for name in one.threads)
+    assert result.cpus == 1 and not any("emo7ion" in name for name in one.threads)
+    assert "classified on MainThread" in one.threads
     assert [o.track_id for o in result.observations] == [o.track_id for o in analyse_frames(
         two.frames(40), detector=two, classifier=two, batch_size=8).observations]
+
+    # One frame at a time (a live source): nothing to overlap, so no thread is started for it.
+    frame_by_frame = SlowStages()
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0, 1})
+    result = analyse_frames(frame_by_frame.frames(1), detector=frame_by_frame, classifier=frame_by_frame)
+    assert len(result.observations) == 3 and frame_by_frame.threads >= {"classified on MainThread"}
+    assert not any("emo7ion" in name for name in frame_by_frame.threads)
     assert threading.active_count() == before
 
 
