@@ -45,7 +45,7 @@ class FootageSerializer(serializers.ModelSerializer):
 
 
 class FootageUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="A video or still image")
+    file = serializers.FileField(help_text="A video or still image", allow_empty_file=True)  # kept on record, refused
 
     def validate_file(self, value):
         if value.size > settings.EMO7ION_MAX_UPLOAD_BYTES:

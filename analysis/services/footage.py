@@ -138,7 +138,9 @@ def image_header(path) -> ImageHeader | None:
         prefix = fh.read(16)
         for name in list(Image.ID):
             factory, accept = Image.OPEN[name]
-            recognised = accept(prefix) if accept else True
+            # Formats with no signature to check (TGA, IM...) are guesses that a video could pass for, and
+            # not images OpenCV reads anyway: only formats that recognise their own first bytes count.
+            recognised = accept(prefix) if accept else False
             if not recognised or isinstance(recognised, str):  # a string is Pillow's "not quite" warning
                 continue
             fh.seek(0)

@@ -95,8 +95,6 @@ def test_an_empty_upload_through_the_page_is_kept_on_record(project_a, alice):
     assert footage.rejection_reason == "nothing.mp4 is empty (0 bytes)."
 
 
-@pytest.mark.xfail(strict=True, reason="needs analysis/serializers.py FootageUploadSerializer.file with "
-                                       "allow_empty_file=True (lead integrates; then remove this marker)")
 def test_an_empty_upload_through_the_api_is_kept_on_record(project_a, alice):
     from accounts.services import api_token_create
     from rest_framework.test import APIClient

@@ -155,7 +155,8 @@ def test_project_delete_removes_its_stored_footage(world, media_root, django_cap
 def test_footage_and_analysis_lists_filter(world):
     viewer = client_for(world.users["viewer"])
     assert {f["status"] for f in viewer.get("/api/v1/footage/?status=uploading").json()["results"]} == {"uploading"}
-    assert viewer.get(f"/api/v1/footage/?project={world.a.project.pk}").json()["count"] == 2
+    # the uploaded file, the one still uploading, and the live session's source record
+    assert viewer.get(f"/api/v1/footage/?project={world.a.project.pk}").json()["count"] == 3
     succeeded = viewer.get("/api/v1/analyses/?status=succeeded").json()["results"]
     assert [a["id"] for a in succeeded] == [world.a.analysis.pk]
     assert viewer.get(f"/api/v1/analyses/?footage={world.a.footage.pk}").json()["count"] == 2
@@ -230,7 +231,8 @@ def test_observations_stream_as_csv(world):
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(rows) == 10
     assert list(rows[0]) == ["t", "frame_index", "track_id", "x", "y", "w", "h", "detector_score", "top_emotion",
-                             "p_angry", "p_disgust", "p_fear", "p_happy", "p_sad", "p_surprise", "p_neutral"]
+                             "p_angry", "p_disgust", "p_fear", "p_happy", "p_sad", "p_surprise", "p_neutral",
+                             "yaw", "pitch"]
     assert {r["track_id"] for r in rows} == {"1"}
     assert [float(r["t"]) for r in rows] == [f * 0.5 for f in range(10)]
 

@@ -59,6 +59,9 @@ def browser_page(chromium_browser, live_server):
     page.console_errors = console_errors
     yield page
     context.close()
+    # Every page any browser test opened loaded under the site's Content-Security-Policy without a violation.
+    violations = [e for e in console_errors if "Content Security Policy" in e or "Content-Security-Policy" in e]
+    assert not violations, f"CSP violations: {violations}"
 
 
 def screenshot(page, name: str, full_page: bool = True) -> Path:
