@@ -60,7 +60,7 @@ serve-prod: install
 	  $(PY) manage.py migrate --noinput && $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 worker: install
-	$(PY) -m celery -A emo7ion_site worker -Q ml,default --pool=solo --concurrency=1 --loglevel=INFO
+	$(PY) -m celery -A emo7ion_site worker -Q ml,training,default --pool=solo --concurrency=1 --loglevel=INFO
 
 # The live worker (live sessions, photo scoring) as its own process: needs REDIS_URL (the Redis channel
 # layer). Without it, the ASGI server (`make serve`, `make demo`) runs an embedded live worker itself.

@@ -122,6 +122,10 @@ class AnalysisSegment(models.Model):
     warning = models.TextField(blank=True, help_text="e.g. the stream stopped decoding early")
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Touched every few seconds while a worker analyses the segment: one that stops means the worker
+    # died (the watchdog hands the segment to another). `attempts` also names the try that owns the
+    # segment: an older try that finds a newer one in its place stops without writing.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

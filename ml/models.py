@@ -205,9 +205,8 @@ class TrainingRun(Job):
     cross_validation = models.JSONField(default=dict, blank=True)
     log = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
-    # Touched when the run starts and after every epoch: a redelivered task (e.g. Redis'
-    # visibility timeout on a long run) can tell a live run from one whose worker died.
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # `heartbeat_at` (Job) is touched when the run starts and after every epoch: the watchdog and a
+    # second delivery of its task can tell a live run from one whose worker died.
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="training_runs")
 
@@ -235,7 +234,6 @@ class TuningRun(Job):
     trials = models.JSONField(default=list, blank=True)   # one row per finished trial
     best = models.JSONField(default=dict, blank=True)     # the best trial's row
     log = models.TextField(blank=True)
-    cancel_requested = models.BooleanField(default=False)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)  # heartbeat_at (Job): after every epoch of a trial
     best_training_run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL,
                                           related_name="+", help_text="The run started with the best trial")

@@ -160,7 +160,10 @@ def start_worker(transactional_db, settings):
     e.g. the S3 settings from `s3_storage`). The worker is stopped when the test ends."""
     procs = []
 
-    def _start(extra_env: dict | None = None, queues: str = "ml,default") -> subprocess.Popen:
+    def _start(extra_env: dict | None = None, queues: str | None = None) -> subprocess.Popen:
+        if queues is None:  # every queue a task is routed to, as `serve` and `demo` start it
+            from analysis.management.processes import worker_queues
+            queues = ",".join(worker_queues())
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "emo7ion_site.settings.test",
                "DATABASE_URL": _database_url_of_test_db(), "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
                "TEST_TAG": settings.TEST_TAG,

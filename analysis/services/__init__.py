@@ -9,6 +9,7 @@ callers write `from analysis import services; services.analysis_create(...)`.
     finalize   stitch tracks, store the timeline and summary, mark succeeded
     inline     every step in this process (the command line, the demo)
     retention  delete raw footage after the organisation's period
+    watchdog   hand a step whose worker stopped to another, send a lost message again, fail after N tries
 
 The Celery tasks (analysis.tasks) and `manage.py analyse` call the same functions, so the worker and
 the command line run one pipeline:
@@ -20,7 +21,8 @@ Services never import analysis.tasks: they enqueue a task by its name once the t
 Callers check permissions (views and the API through accounts.tenancy, the command through its
 --user); these functions trust that they were allowed.
 """
-from .analyses import (MAX_SAMPLE_FPS, MIN_SAMPLE_FPS, analysis_cancel, analysis_create, analysis_fail,
+from .analyses import (FINALIZE_SOFT_LIMIT_S, HARD_LIMIT_MARGIN_S, MAX_SAMPLE_FPS, MIN_SAMPLE_FPS, PLAN_SOFT_LIMIT_S,
+                       SEGMENT_SOFT_LIMIT_S, StorageUnavailable, analysis_cancel, analysis_create, analysis_fail,
                        analysis_plan_enqueue, analysis_step_run, human_reason, validate_detector,
                        validate_sample_fps)
 from .finalize import analysis_finalize, analysis_finalize_enqueue, analysis_finalize_execute
@@ -31,14 +33,16 @@ from .plan import analysis_plan, analysis_plan_execute, analysis_segments_enqueu
 from .projects import project_create, project_delete, project_update
 from .retention import footage_apply_retention, footage_cache_prune, footage_delete_file
 from .segments import analysis_segment_execute, analysis_segment_run
+from .watchdog import analysis_silent_for, segment_span, watchdog_run
 
 __all__ = [
-    "MAX_SAMPLE_FPS", "MIN_SAMPLE_FPS",
-    "analysis_cancel", "analysis_create", "analysis_fail", "analysis_finalize", "analysis_finalize_enqueue",
+    "FINALIZE_SOFT_LIMIT_S", "HARD_LIMIT_MARGIN_S", "MAX_SAMPLE_FPS", "MIN_SAMPLE_FPS", "PLAN_SOFT_LIMIT_S",
+    "SEGMENT_SOFT_LIMIT_S", "StorageUnavailable", "analysis_cancel", "analysis_create", "analysis_fail", "analysis_finalize", "analysis_finalize_enqueue",
     "analysis_finalize_execute", "analysis_plan", "analysis_plan_enqueue", "analysis_plan_execute",
     "analysis_run_inline", "analysis_segment_execute", "analysis_segment_run", "analysis_segments_enqueue",
     "analysis_start", "analysis_step_run", "footage_apply_retention", "footage_cache_prune",
     "footage_create_from_upload", "footage_delete_file", "footage_record_oversized_upload", "footage_reject",
     "footage_validate_stored", "human_reason", "project_create", "project_delete", "project_update",
-    "segment_bounds", "validate_detector", "validate_sample_fps",
+    "analysis_silent_for", "segment_bounds", "segment_span", "validate_detector", "validate_sample_fps",
+    "watchdog_run",
 ]

@@ -32,6 +32,20 @@ MAX_SAMPLE_FPS = 30.0
 MIN_SAMPLE_FPS = 0.05
 UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
 
+# Explicit limits per step (the tasks' soft limits; the hard one is a minute later). A 60 s segment of a
+# dense crowd at 2 fps is 120 frames and some 20,000 faces: about a minute on two cores. The soft limit
+# raises inside the step (the analysis is marked failed with a message); the hard limit kills a stuck
+# OpenCV call. The watchdog knows a finalize that started longer ago than its hard limit is dead.
+SEGMENT_SOFT_LIMIT_S = 20 * 60
+PLAN_SOFT_LIMIT_S = 5 * 60
+FINALIZE_SOFT_LIMIT_S = 15 * 60
+HARD_LIMIT_MARGIN_S = 60
+
+
+class StorageUnavailable(Exception):
+    """The footage could not be read from storage just now (an outage, a timeout), unlike a file that is
+    missing: worth another try later (the segment task retries it, EMO7ION_STORAGE_READ_TRIES)."""
+
 T = TypeVar("T")
 
 
@@ -125,18 +139,22 @@ def human_reason(exc: BaseException, where: str) -> str:
     from celery.exceptions import SoftTimeLimitExceeded
     if isinstance(exc, SoftTimeLimitExceeded):
         return f"{where} took longer than the time limit and was stopped. Try a lower sample rate."
-    if isinstance(exc, (media.StoredFileMissing, EngineError)):
+    if isinstance(exc, (media.StoredFileMissing, EngineError, StorageUnavailable)):
         return f"{where}: {exc}"
     return f"{where} failed unexpectedly ({type(exc).__name__}: {exc}). The error was logged."
 
 
 def analysis_step_run(*, analysis_id: int, step: Callable[[], T], where: Callable[[], str],
-                      on_failure: Callable[[str], None] | None = None, failed: T) -> T:
+                      on_failure: Callable[[str], None] | None = None, failed: T,
+                      retry_on: tuple[type[Exception], ...] = ()) -> T:
     """Run one step of an analysis for a worker: any error marks the analysis failed with a reason a
     person can read (`where` names the step), and never escapes, so the worker carries on with its
-    next task. Returns the step's answer, or `failed` when it raised."""
+    next task. Returns the step's answer, or `failed` when it raised. Errors in `retry_on` are raised
+    instead, for the task to try again later."""
     try:
         return step()
+    except retry_on:
+        raise
     except Exception as exc:
         log.exception("Analysis %s: %s failed", analysis_id, where())
         reason = human_reason(exc, where())

@@ -138,6 +138,8 @@ def analysis_finalize(*, analysis_id: int) -> Analysis | None:
 
 def analysis_finalize_execute(*, analysis_id: int) -> None:
     """`analysis_finalize` for a worker: failures mark the analysis failed, never escape."""
+    # A sign of life for the watchdog: a finalize that started longer ago than its time limit lost its worker.
+    Analysis.objects.filter(pk=analysis_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
     analysis_step_run(analysis_id=analysis_id, step=lambda: analysis_finalize(analysis_id=analysis_id),
                       where=lambda: "Combining the segments' results", failed=None)
 

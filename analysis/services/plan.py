@@ -40,12 +40,15 @@ def analysis_plan(*, analysis_id: int) -> list[int]:
         if analysis.status == JobStatus.QUEUED:
             analysis.status, analysis.started_at = JobStatus.RUNNING, timezone.now()
             analysis.segment_count = len(bounds)
-            analysis.save(update_fields=["status", "started_at", "segment_count"])
+        analysis.heartbeat_at = None  # planned: from now on the segments' heartbeats speak for it
+        analysis.save(update_fields=["status", "started_at", "segment_count", "heartbeat_at"])
         return list(analysis.segments.exclude(status=AnalysisSegment.Status.DONE).values_list("index", flat=True))
 
 
 def analysis_plan_execute(*, analysis_id: int) -> list[int]:
     """`analysis_plan` for a worker: a failure marks the analysis failed and plans nothing."""
+    # A sign of life for the watchdog until the plan commits: one that never does lost its worker.
+    Analysis.objects.filter(pk=analysis_id, status__in=UNFINISHED).update(heartbeat_at=timezone.now())
     return analysis_step_run(analysis_id=analysis_id, step=lambda: analysis_plan(analysis_id=analysis_id),
                              where=lambda: "Preparing the analysis", failed=[])
 

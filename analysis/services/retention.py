@@ -13,9 +13,22 @@ from accounts.models import Organisation
 from .. import media
 from ..models import Footage
 from ..signals import footage_file_deleted
-from .analyses import UNFINISHED
+from .analyses import UNFINISHED, analysis_fail
+from .watchdog import analysis_silent_for
 
 log = logging.getLogger(__name__)
+
+
+def _stop_stuck_analyses(footage: Footage, now) -> None:
+    """Retention is not held up by an analysis no worker works on: one silent for longer than the watchdog
+    waits (EMO7ION_WATCHDOG_STALE_AFTER_S) is failed, with the reason, before its footage goes. One that a
+    worker is analysing right now keeps the file until the next run."""
+    for analysis in footage.analyses.filter(status__in=UNFINISHED):
+        silent = analysis_silent_for(analysis, now=now)
+        if silent > settings.EMO7ION_WATCHDOG_STALE_AFTER_S:
+            analysis_fail(analysis=analysis, reason=(
+                "Stopped: the raw footage reached the end of its organisation's retention period and was deleted "
+                f"before this analysis finished (no worker had worked on it for {silent / 60:.0f} minutes)."))
 
 
 def footage_delete_file(*, footage: Footage) -> bool:
@@ -56,6 +69,8 @@ def footage_apply_retention(*, now=None, dry_run: bool = False) -> list[int]:
         for footage in due.order_by("pk"):
             if dry_run:
                 done.append(footage.pk)
-            elif footage_delete_file(footage=footage):
+                continue
+            _stop_stuck_analyses(footage, now)
+            if footage_delete_file(footage=footage):
                 done.append(footage.pk)
     return done

@@ -9,7 +9,9 @@ in what is its own (the work, the errors whose message is already written for a 
 from __future__ import annotations
 
 import logging
+import math
 import traceback
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
 from django.conf import settings
@@ -48,6 +50,12 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Liveness: a running job's worker touches `heartbeat_at` while it works (when it starts, and then as
+    # often as the job can: a segment's progress, a training epoch). The watchdog (analysis.services.watchdog)
+    # takes a job whose heartbeat went silent for its worker's death, hands it to a worker again (`restarts`
+    # counts how often) and, after EMO7ION_WATCHDOG_MAX_ATTEMPTS tries, fails it with a reason.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    restarts = models.IntegerField(default=0, help_text="times the watchdog gave it to a worker again")
 
     class Meta:
         abstract = True
@@ -62,6 +70,35 @@ def task_id(kind: str, object_id: int, *parts) -> str:
     """A deterministic Celery task id (CVAT's request ids): `analysis:12:segment:3`. Enqueuing the same
     work twice gives the same id, so a duplicate is visible in the broker and harmless to run."""
     return ":".join(str(p) for p in (kind, object_id, *parts))
+
+
+def silent_for(*moments, now=None) -> float:
+    """Seconds since the latest of `moments` (heartbeats, start times; None ones are ignored): how long a
+    job has given no sign of life. Infinite when there is none."""
+    latest = max((m for m in moments if m is not None), default=None)
+    return math.inf if latest is None else ((now or timezone.now()) - latest).total_seconds()
+
+
+@dataclass
+class WatchdogReport:
+    """What one watchdog pass did, by task id (or `kind:id` for what it failed)."""
+
+    broker_inspected: bool  # False: the broker cannot say which messages it holds, so none is known lost
+    restarted: list[str] = field(default_factory=list)  # sent again: their worker stopped
+    resent: list[str] = field(default_factory=list)     # sent again: the broker lost their message
+    failed: list[str] = field(default_factory=list)     # failed: their worker stopped on every try
+
+    def sent(self, task_id: str, *, lost: bool) -> None:
+        (self.resent if lost else self.restarted).append(task_id)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def tries_reason(doing: str, tries: int) -> str:
+    """What a job's row says when its worker stopped on every try (the watchdog gave up on it)."""
+    return (f"A worker stopped while {doing}; tried {tries} times. The worker may have run out of memory or "
+            "crashed on this input: an administrator can read why in the worker's log.")
 
 
 def enqueue_on_commit(task_name: str, *, args: list, task_id: str) -> None:
@@ -106,7 +143,8 @@ def job_start(job) -> bool:
     if job.status in FINISHED_STATUSES:
         return False
     job.status, job.started_at, job.error = JobStatus.RUNNING, job.started_at or timezone.now(), ""
-    job.save(update_fields=["status", "started_at", "error", *_log_fields(job)])
+    job.heartbeat_at = timezone.now()
+    job.save(update_fields=["status", "started_at", "error", "heartbeat_at", *_log_fields(job)])
     return True
 
 

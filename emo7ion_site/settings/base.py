@@ -176,10 +176,27 @@ else:
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 EMO7ION_TRAINING_TIME_LIMIT = env.int("EMO7ION_TRAINING_TIME_LIMIT", default=24 * 3600)
 EMO7ION_TRAINING_STALE_AFTER = env.int("EMO7ION_TRAINING_STALE_AFTER", default=30 * 60)  # heartbeat age
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=55 * 60)
+# Liveness (analysis.services.watchdog, run by beat every EMO7ION_WATCHDOG_INTERVAL_S or by cron as
+# `manage.py watchdog`): a running analysis step whose heartbeat is older than EMO7ION_WATCHDOG_STALE_AFTER_S
+# lost its worker and is handed to another, up to EMO7ION_WATCHDOG_MAX_ATTEMPTS tries; a message the broker
+# lost is sent again. Segments beat at least every few seconds, so minutes of silence mean a dead worker.
+EMO7ION_WATCHDOG_INTERVAL_S = env.float("EMO7ION_WATCHDOG_INTERVAL_S", default=60.0)
+EMO7ION_WATCHDOG_STALE_AFTER_S = env.float("EMO7ION_WATCHDOG_STALE_AFTER_S", default=5 * 60.0)
+EMO7ION_WATCHDOG_MAX_ATTEMPTS = env.int("EMO7ION_WATCHDOG_MAX_ATTEMPTS", default=3)
+# A segment whose footage cannot be read from storage (an outage, not a missing file) is retried by Celery
+# this many times in all, waiting EMO7ION_STORAGE_RETRY_DELAY_S and then twice as long each time.
+EMO7ION_STORAGE_READ_TRIES = env.int("EMO7ION_STORAGE_READ_TRIES", default=5)
+EMO7ION_STORAGE_RETRY_DELAY_S = env.float("EMO7ION_STORAGE_RETRY_DELAY_S", default=10.0)
 if CELERY_BROKER_URL.startswith("redis"):
-    # Redis redelivers unacknowledged (acks_late) tasks after visibility_timeout: keep it above the
-    # longest task (training) so a healthy long task is never started twice.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": EMO7ION_TRAINING_TIME_LIMIT + 3600}
+    # Redis hands a task that was delivered but not acknowledged (acks_late) to another worker after
+    # visibility_timeout. It must outlast the longest such task (the analysis steps' limits are minutes, the
+    # other tasks' CELERY_TASK_TIME_LIMIT an hour) so a healthy task never runs twice; a dead worker's
+    # segment is the watchdog's business long before. Training and the other ML jobs are acknowledged when
+    # they start (their heartbeat is their liveness), so their hours never stretch this timeout.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("EMO7ION_BROKER_VISIBILITY_TIMEOUT",
+                                                                     default=CELERY_TASK_TIME_LIMIT + 10 * 60)}
 if CELERY_BROKER_URL.startswith("filesystem"):
     _celery_dir = VAR_DIR / "celery"
     for _sub in ("queue", "processed", "control"):
@@ -200,18 +217,24 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Three queues: `ml` the analysis steps (minutes each), `training` the ML jobs (training and tuning take
+# hours; a worker of their own keeps them from holding up analyses), `default` the short jobs (watchdog,
+# retention, webhooks). One worker may consume them all (analysis.management.processes.worker_queues).
 CELERY_TASK_ROUTES = {
     "analysis.tasks.analyse_segment": {"queue": "ml"},
     "analysis.tasks.start_analysis": {"queue": "ml"},
     "analysis.tasks.finalize_analysis": {"queue": "ml"},
-    "ml.tasks.*": {"queue": "ml"},
+    "ml.tasks.*": {"queue": "training"},
 }
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60 * 60)
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=55 * 60)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Only used when `celery -A emo7ion_site beat` runs; `manage.py apply_retention` from cron does the same.
-CELERY_BEAT_SCHEDULE = {"footage-retention": {"task": "analysis.tasks.apply_retention", "schedule": 24 * 3600.0}}
+# Only used when `celery -A emo7ion_site beat` runs; cron can run `manage.py watchdog` and
+# `manage.py apply_retention` instead. A watchdog message nobody took before the next one is dropped.
+CELERY_BEAT_SCHEDULE = {
+    "footage-retention": {"task": "analysis.tasks.apply_retention", "schedule": 24 * 3600.0},
+    "watchdog": {"task": "analysis.tasks.watchdog", "schedule": EMO7ION_WATCHDOG_INTERVAL_S,
+                 "options": {"expires": EMO7ION_WATCHDOG_INTERVAL_S}},
+}
 
 # --- REST API
 REST_FRAMEWORK = {

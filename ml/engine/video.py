@@ -2,7 +2,9 @@
 
 Still images are one-frame footage (kind "image"), so the rest of the pipeline never needs a
 special case for them. Everything OpenCV cannot decode, or can only partly decode, becomes a
-`VideoReadError` whose message a person can act on.
+`VideoReadError` whose message a person can act on: where OpenCV only fails, the container's own
+track list (`ml.engine.streams`) says whether the file has no video stream or one in a codec this
+server cannot decode.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import cv2
 import numpy as np
 
 from .errors import VideoReadError
+from .streams import describe_streams
 
 # A stream may end a little before its container's stated duration (rounded frame counts,
 # variable frame rate): only a shortfall larger than this is treated as truncation.
@@ -67,13 +70,32 @@ def _read_image(path: Path) -> np.ndarray | None:
     return image
 
 
+CONVERT_ADVICE = "Convert it to H.264 video in an MP4 file and upload it again."
+
+
+def _undecodable(path: Path, otherwise: str) -> VideoReadError:
+    """Why OpenCV could not decode `path`, as precisely as its container says; else `otherwise`."""
+    streams = describe_streams(path)
+    if streams is None:
+        return VideoReadError(otherwise)
+    name = _name(path)
+    if not streams.video:
+        if streams.container.endswith(" audio"):
+            return VideoReadError(f"{name} has no video stream: it is an audio file ({streams.container}). "
+                                  "Upload a video or a still image.")
+        held = f"only audio ({', '.join(streams.audio)})" if streams.audio else "no tracks at all"
+        return VideoReadError(f"{name} has no video stream: its {streams.container} container holds {held}. "
+                              "Upload a video or a still image.")
+    return VideoReadError(f"{name} has a video stream in a format this server cannot decode ({streams.container}, "
+                          f"codec {', '.join(streams.video)}), or a corrupt one. {CONVERT_ADVICE}")
+
+
 def _open_capture(path: Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
-        raise VideoReadError(
-            f"{_name(path)} is not a video or image that can be decoded (unknown format, "
-            "or a video cut short before its index was written)")
+        raise _undecodable(path, f"{_name(path)} is not a video or image that can be decoded (unknown format, "
+                                 "or a video cut short before its index was written)")
     return cap
 
 
@@ -92,7 +114,7 @@ def _stream_geometry(cap: cv2.VideoCapture, path: Path) -> tuple[float, int, int
     if not math.isfinite(fps) or fps <= 0 or fps > 1000:
         raise VideoReadError(f"{_name(path)} does not state a usable frame rate ({fps!r} fps)")
     if width <= 0 or height <= 0:
-        raise VideoReadError(f"{_name(path)} has no video frames")
+        raise _undecodable(path, f"{_name(path)} has no video frames")
     return fps, frame_count, width, height
 
 
@@ -122,7 +144,7 @@ def probe_media(path: str | os.PathLike) -> MediaInfo:
         fps, frame_count, width, height = _stream_geometry(cap, path)
         ok, first = cap.read()
         if not ok or first is None:
-            raise VideoReadError(f"{_name(path)} contains no decodable video frames (corrupt file)")
+            raise _undecodable(path, f"{_name(path)} contains no decodable video frames (corrupt file)")
         # The decoded frame's size, not the header's: phone footage with rotation metadata is
         # turned upright by OpenCV, so its frames are the header's height wide.
         height, width = first.shape[:2]

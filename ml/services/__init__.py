@@ -17,11 +17,12 @@ from .reference import model_version_ensure_reference, model_version_set_referen
 from .training import training_run_cancel, training_run_execute, training_run_resume, training_run_start
 from .training_options import (ARCHITECTURE_PRESETS, AUGMENTATIONS, CLASS_WEIGHTINGS, MAX_FOLDS, TRAINING_DEFAULTS,
                                TRAINING_STALE_AFTER_S)
+from .jobs import ML_JOB_TASKS, ml_job_task_id, ml_jobs_watch
 from .tuning import (ALGORITHMS, TUNING_LIMITS, tuning_run_cancel, tuning_run_execute, tuning_run_start,
                      tuning_run_train_best)
 
 __all__ = [
-    "ALGORITHMS", "ARCHITECTURE_PRESETS", "AUGMENTATIONS", "AUTO_WHOLE_MAX_SIDE", "CLASS_WEIGHTINGS", "FACE_MODES",
+    "ALGORITHMS", "ARCHITECTURE_PRESETS", "ML_JOB_TASKS", "ml_job_task_id", "ml_jobs_watch", "AUGMENTATIONS", "AUTO_WHOLE_MAX_SIDE", "CLASS_WEIGHTINGS", "FACE_MODES",
     "MAX_FOLDS", "SAMPLES_PER_CLASS", "TRAINING_DEFAULTS", "TRAINING_STALE_AFTER_S", "TUNING_LIMITS",
     "UNLABELLED_SAMPLES", "DatasetImportError", "JobRefused", "PromotionRefused",
     "bias_audit_execute", "bias_audit_run", "dataset_delete", "dataset_import", "evaluation_execute",

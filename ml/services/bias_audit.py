@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from django.utils import timezone
+
 from emo7ion_site.core.jobs import enqueue_on_commit, task_id
 from ml.engine.bias import audit as engine_audit
 from ml.engine.datasets import read_dataset
@@ -79,7 +81,8 @@ def _audit(audit: BiasAudit) -> tuple[str, ...]:
     if face_stats.get("detector"):
         audit.detector = face_stats["detector"]
     audit.progress = 0.5
-    audit.save(update_fields=["progress", "detector", "log"])
+    audit.heartbeat_at = timezone.now()  # the watchdog reads a fresh beat as "a worker is on it"
+    audit.save(update_fields=["progress", "detector", "log", "heartbeat_at"])
     y_true, not_in_model = to_model_labels(data.labels, list(mv.labels))
     probs, fps = classify(mv, data.images, False)
     result = engine_audit(probs.argmax(1), data.attributes, y_true=y_true, labels=list(mv.labels),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from django.utils import timezone
+
 from emo7ion_site.core.jobs import enqueue_on_commit, task_id
 from ml.engine.datasets import choose_split, read_dataset, split_dirs, split_folder
 from ml.engine.evaluation import evaluate_probabilities
@@ -76,7 +78,8 @@ def _evaluate(ev: Evaluation) -> tuple[str, ...]:
                          + (f" (skipped: {', '.join(skipped)})" if skipped else "")
                          + "; an unlabelled set needs a bias audit, not an evaluation")
     ev.progress = 0.5
-    ev.save(update_fields=["progress", "log"])
+    ev.heartbeat_at = timezone.now()  # the watchdog reads a fresh beat as "a worker is on it"
+    ev.save(update_fields=["progress", "log", "heartbeat_at"])
     probs, fps = classify(mv, data.images[keep], ev.tta)
     metrics = evaluate_probabilities(y_true[keep], probs, tuple(mv.labels))
     metrics.update({

@@ -13,12 +13,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from emo7ion_site.core.jobs import JobCancelled, enqueue_on_commit, task_id
+from emo7ion_site.core.jobs import JobCancelled, enqueue_on_commit
 from ml import registry
 from ml.models import Dataset, ModelVersion, TrainingRun, TrainingStatus, data_name_for_path
 
 from .errors import JobRefused
-from .jobs import alive_elsewhere, job_cancel, job_log, ml_job_run
+from .jobs import alive_elsewhere, job_cancel, job_log, ml_job_run, ml_job_task_id
 from .reference import reference_evaluate_trained
 from .training_options import SERVICE_OPTIONS, check_trainable, training_data_paths, validate_training_config
 
@@ -31,8 +31,7 @@ class TrainingPaused(JobCancelled):
 
 def _enqueue(run: TrainingRun) -> None:
     # A resumed piece's id names the epoch it starts from: a second click on Resume sends the same id.
-    piece = ("resume", len(run.history)) if run.history else ()
-    enqueue_on_commit("ml.tasks.run_training", args=[run.pk], task_id=task_id("ml:training", run.pk, *piece))
+    enqueue_on_commit("ml.tasks.run_training", args=[run.pk], task_id=ml_job_task_id(run))
 
 
 def training_run_start(*, dataset: Dataset, config: dict | None = None, created_by=None,

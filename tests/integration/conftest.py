@@ -1,11 +1,16 @@
 """Helpers for the end-to-end tests (real worker processes, real services)."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
-from tests.conftest import shared_glob
+import pytest
+
+from tests.conftest import PY, ROOT, shared_glob
 
 
 def clip(pattern: str) -> Path:
@@ -20,3 +25,33 @@ def timeline_bars(html: str) -> list[float]:
     figure = json.loads(match.group(1))
     assert 'id="fig-timeline"' in html
     return [y for trace in figure["data"] if trace["type"] == "bar" for y in trace["y"] if y]
+
+
+@pytest.fixture
+def start_beat(settings, tmp_path):
+    """Factory: start `celery beat` on the test broker (with extra env, e.g. a shortened watchdog interval);
+    it is stopped when the test ends."""
+    procs = []
+
+    def _start(extra_env: dict) -> subprocess.Popen:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "emo7ion_site.settings.test",
+               "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "TEST_TAG": settings.TEST_TAG, **extra_env}
+        log = open(ROOT / "var" / f"beat-{settings.TEST_TAG}.log", "w")
+        proc = subprocess.Popen([PY, "-m", "celery", "-A", "emo7ion_site", "beat", "--loglevel=INFO",
+                                 "--schedule", str(tmp_path / "beat-schedule")],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return proc
+
+    yield _start
+    for proc in procs:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 20) -> None:
+    """SIGTERM, and SIGKILL when it is still there after `grace_s`."""
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(grace_s)
+    if proc.poll() is None:
+        proc.kill()

@@ -1,6 +1,6 @@
 """Bad input ends with a clear status and message and crashes no worker: an empty file, a text
-file named .mp4, a real mp4 cut in half and a file over the size limit are refused at upload
-with their reasons; forced past validation into a worker, each ends `failed` with a reason; the
+file named .mp4, a real mp4 cut in half, an audio recording saved as .mp4, a video in a codec no
+decoder here knows and a file over the size limit are refused at upload with their reasons; forced past validation into a worker, each ends `failed` with a reason; the
 faceless crowd clip ends `succeeded`; and afterwards the same worker still analyses a good clip.
 
 Runs on whatever broker and database the settings name: the filesystem queue and SQLite on a
@@ -17,6 +17,7 @@ from analysis.models import Analysis, Footage
 from tests.conftest import wait_until
 from tests.factories import OrganisationFactory, ProjectFactory, member_of
 
+from . import bad_media
 from .conftest import clip
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -57,8 +58,11 @@ def test_bad_input_fails_clearly_and_the_worker_keeps_going(client, transactiona
     assert "the largest file this site accepts is 976.6\xa0KB" in too_big.rejection_reason
     settings.EMO7ION_MAX_UPLOAD_BYTES = 2 * 1024 ** 3
 
+    voice = bad_media.audio_only_mp4(tmp_path / "voice.mp4")
+    exotic = bad_media.with_video_codec(clip("07_*"), tmp_path / "exotic.mp4", b"zzzz")
     expected = {empty: "empty.mp4 is empty", text: "minutes.mp4 is not a video or image",
-                cut: "cut-in-half.mp4 is not a video or image"}
+                cut: "cut-in-half.mp4 is not a video or image", voice: "voice.mp4 has no video stream",
+                exotic: "exotic.mp4 has a video stream in a format this server cannot decode"}
     rejected = []
     for path, reason in expected.items():
         response, footage = web_upload(path)
