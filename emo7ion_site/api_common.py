@@ -94,6 +94,8 @@ class Emo7ionAutoSchema(AutoSchema):
                  "404": "Not found (or not in one of your organisations)", "429": "Too many requests; retry later"}
         if self.method in ("POST", "PUT", "PATCH") or self._is_list_view() or self.method == "GET":
             codes["400"] = "Invalid input: messages per field"
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes["415"] = "The body's Content-Type is not one this operation reads (or the body does not parse as it)"
         for code, description in codes.items():
             responses.setdefault(code, {"description": description,
                                         "content": {"application/json": {"schema": ERROR_SCHEMA}}})

@@ -50,5 +50,5 @@ urlpatterns = [
     path("auth/tokens/<str:token_key>/", TokenDetailView.as_view(), name="token-detail"),
     path("images/", PhotoScoreView.as_view(), name="images"),
     path("", include(router.urls)),
-    re_path(r"^(?P<path>.*)$", not_found),
+    re_path(r"^(?P<path>[\s\S]*)$", not_found),  # [\s\S]: a path with a newline in it is still an API path
 ]

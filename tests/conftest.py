@@ -195,3 +195,10 @@ def wait_until(predicate, timeout: float = 180.0, interval: float = 0.5, what: s
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests run last. Playwright's sync API keeps an event loop running in the main thread for
+    the rest of the session (its browser is session-scoped), and Django's async_to_sync — which the live
+    app's channel-layer sends use — refuses to run in a thread with a running loop."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -69,6 +69,8 @@ def _chart_ids(page) -> list[str]:
 
 def _all_charts_drawn(page) -> int:
     """Every chart the page embeds is drawn; the four of every report come first, then the statistics'."""
+    # At 100% the poller reloads the page into its results: wait for that page's charts to be there.
+    page.wait_for_selector('script[type="application/json"].js-figure', state="attached", timeout=30_000)
     ids = _chart_ids(page)
     assert ids[:4] == REPORT_CHARTS and set(ids[4:]) <= set(STATISTICS_CHARTS), ids
     assert wait_for_charts(page, len(ids)) == len(ids)
