@@ -230,6 +230,8 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
     val_ds = evaluation_stream(val_data, input_size) if val_data is not None else None
     swa_from = config.epochs - config.swa_epochs if config.swa_epochs else None
 
+    epoch_times: list[float] = []
+
     class _Progress(keras.callbacks.Callback):
         cancelled = paused = False
         epoch_started = 0.0
@@ -242,6 +244,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
         def on_epoch_end(self, epoch, logs=None):
             nonlocal compute_s
             epoch_s = time.perf_counter() - self.epoch_started
+            epoch_times.append(epoch_s)
             compute_s += epoch_s
             row = {"epoch": epoch + 1, "lr": _lr_at(epoch, config), "epoch_s": round(epoch_s, 1),
                    **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
@@ -257,7 +260,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
             if should_stop and should_stop():
                 self.cancelled = True
                 self.model.stop_training = True
-            elif epoch + 1 < config.epochs and self._out_of_budget(epoch, epoch_s):
+            elif epoch + 1 < config.epochs and self._out_of_budget(epoch, float(np.median(epoch_times))):
                 self.paused = True
                 self.model.stop_training = True
 
@@ -266,6 +269,8 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
                 return True
             if config.max_minutes:
                 budget_left = config.max_minutes * 60 - (time.perf_counter() - started)
+                # The median epoch of this call, not the last: one epoch slowed by other work (or a process
+                # paused with SIGSTOP) must not end a run that has time for several more.
                 return budget_left < epoch_s * 1.15 + 30  # the next epoch and saving would overrun
             return False
 
