@@ -197,6 +197,49 @@ def wait_until(predicate, timeout: float = 180.0, interval: float = 0.5, what: s
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+# Two organisations, each with an analyst and a project: the tenancy every app's tests check against.
+
+
+@pytest.fixture
+def org_a(db):
+    from tests.factories import OrganisationFactory
+    return OrganisationFactory(name="Org A")
+
+
+@pytest.fixture
+def org_b(db):
+    from tests.factories import OrganisationFactory
+    return OrganisationFactory(name="Org B")
+
+
+@pytest.fixture
+def alice(org_a):
+    """An analyst of organisation A."""
+    from accounts.models import Role
+    from tests.factories import member_of
+    return member_of(org_a, Role.ANALYST, username="alice")
+
+
+@pytest.fixture
+def bob(org_b):
+    """An analyst of organisation B."""
+    from accounts.models import Role
+    from tests.factories import member_of
+    return member_of(org_b, Role.ANALYST, username="bob")
+
+
+@pytest.fixture
+def project_a(org_a, alice):
+    from tests.factories import ProjectFactory
+    return ProjectFactory(organisation=org_a, name="Festival A", created_by=alice)
+
+
+@pytest.fixture
+def project_b(org_b, bob):
+    from tests.factories import ProjectFactory
+    return ProjectFactory(organisation=org_b, name="Secret B", created_by=bob)
+
+
 def pytest_collection_modifyitems(items):
     """Browser tests run last. Playwright's sync API keeps an event loop running in the main thread for
     the rest of the session (its browser is session-scoped), and Django's async_to_sync — which the live

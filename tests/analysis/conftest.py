@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.files import File
 
-from accounts.models import Role
 from tests.conftest import shared_glob
-from tests.factories import OrganisationFactory, ProjectFactory, member_of
 
 
 @pytest.fixture(autouse=True)
@@ -18,38 +16,6 @@ def isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.EMO7ION_CACHE_DIR = str(tmp_path / "cache")
     yield
-
-
-@pytest.fixture
-def org_a(db):
-    return OrganisationFactory(name="Org A")
-
-
-@pytest.fixture
-def org_b(db):
-    return OrganisationFactory(name="Org B")
-
-
-@pytest.fixture
-def alice(org_a):
-    """An analyst of organisation A."""
-    return member_of(org_a, Role.ANALYST, username="alice")
-
-
-@pytest.fixture
-def bob(org_b):
-    """An analyst of organisation B."""
-    return member_of(org_b, Role.ANALYST, username="bob")
-
-
-@pytest.fixture
-def project_a(org_a, alice):
-    return ProjectFactory(organisation=org_a, name="Festival A", created_by=alice)
-
-
-@pytest.fixture
-def project_b(org_b, bob):
-    return ProjectFactory(organisation=org_b, name="Secret B", created_by=bob)
 
 
 def clip(pattern: str) -> Path:

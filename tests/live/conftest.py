@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from accounts.models import Role
-from tests.conftest import PY, ROOT, _database_url_of_test_db, free_port, shared_glob, wait_for_port
-from tests.factories import OrganisationFactory, ProjectFactory, member_of
+from tests.conftest import (PY, ROOT, _database_url_of_test_db, free_port, shared_glob, wait_for_port,
+                            wait_until)
+from tests.factories import member_of
 
 WEBCAM_CLIP = "07_*"          # a face, neutral then smiling
 CROWD_PHOTO = "12_*"          # seven faces
@@ -31,38 +32,18 @@ def isolated_media(settings, tmp_path):
 
 
 @pytest.fixture
-def org_a(db):
-    return OrganisationFactory(name="Org A")
-
-
-@pytest.fixture
-def org_b(db):
-    return OrganisationFactory(name="Org B")
-
-
-@pytest.fixture
 def owner_a(org_a):
     return member_of(org_a, Role.OWNER, username="olivia")
 
 
 @pytest.fixture
-def analyst_a(org_a):
-    return member_of(org_a, Role.ANALYST, username="alice")
+def analyst_a(alice):
+    return alice
 
 
 @pytest.fixture
-def analyst_b(org_b):
-    return member_of(org_b, Role.ANALYST, username="bob")
-
-
-@pytest.fixture
-def project_a(org_a, analyst_a):
-    return ProjectFactory(organisation=org_a, name="Festival A", created_by=analyst_a)
-
-
-@pytest.fixture
-def project_b(org_b, analyst_b):
-    return ProjectFactory(organisation=org_b, name="Secret B", created_by=analyst_b)
+def analyst_b(bob):
+    return bob
 
 
 @pytest.fixture
@@ -100,13 +81,7 @@ def photo_bytes(pattern: str = CROWD_PHOTO) -> bytes:
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return wait_until(predicate, timeout=timeout, interval=interval, what=what)
 
 
 # --------------------------------------------------------------------------- a real ASGI server
