@@ -47,6 +47,10 @@ def test_analyse_prints_the_documented_json_with_faces_in_most_frames(db, model_
     assert sum(b["faces"] for b in result["timeline"]) == result["faces_detected"]
     assert 0 < result["wall_time_s"] < 600
     assert result["wall_time_s"] == pytest.approx(analysis.summary["wall_time_s"], rel=0.5, abs=2)
+    # Where the time went, per stage, and which detection schedule ran.
+    assert {"decode", "detect", "classify", "store"} <= set(result["timings"])
+    assert 0 < sum(result["timings"].values()) <= result["wall_time_s"] * 2.5  # stages overlap in threads
+    assert result["schedule"] in ("adaptive", "full")
     # Without --project it lands in the local 'cli' organisation's scratch project.
     assert analysis.footage.project.organisation.slug == "cli"
     assert analysis.footage.original_name == path.name

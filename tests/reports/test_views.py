@@ -212,3 +212,12 @@ def test_model_section_links_the_evaluation_and_the_bias_audit(client, viewer, s
     assert "data-model-accuracy>0.712<" in html and "71.2% on data val, 3,435 faces" in html
     assert f'href="/ml/evaluations/{evaluation.pk}/"' in html and f'href="/ml/audits/{audit.pk}/"' in html
     assert "52%" in html and 'badge flagged' in html
+
+
+def test_the_analysis_page_says_where_the_analysis_time_went(client, viewer, scene_analysis):
+    scene_analysis.summary = {**scene_analysis.summary, "wall_time_s": 12.0, "schedule": "adaptive",
+                              "timings": {"decode": 1.2, "detect": 6.5, "classify": 3.0, "store": 0.4}}
+    scene_analysis.save(update_fields=["summary"])
+    client.force_login(viewer)
+    html = client.get(f"/analyses/{scene_analysis.pk}/").content.decode()
+    assert "decode 1.2 s · detect 6.5 s · classify 3.0 s · store 0.4 s (adaptive detection)" in html

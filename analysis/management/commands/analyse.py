@@ -173,6 +173,10 @@ class Command(BaseCommand):
             "timeline": [{"t_start": b.t_start, "t_end": b.t_end, "frames": b.frames, "faces": b.faces,
                           "emotion_shares": b.emotion_shares} for b in timeline_for(analysis)],
             "wall_time_s": round(wall, 3),
+            # Seconds per stage summed over segments (decode, detect, classify, store) and the detection
+            # schedule that made the analysis, as the segments recorded them.
+            "timings": s.get("timings", {}),
+            "schedule": s.get("schedule"),
             "detector": analysis.detector,
             "sample_fps": analysis.sample_fps,
             "model_version": analysis.model_version.name,
