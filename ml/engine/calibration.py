@@ -163,9 +163,9 @@ def calibrate_model_file(model_path: str, data_path: str, *, tta: str = "flip", 
     meta = read_metadata(model_path)
     meta["calibration"] = calibration
     meta["inference"] = {**(meta.get("inference") or {}), "tta": tta}
-    meta.setdefault("metrics", {})["calibrated_validation"] = {
-        k: v for k, v in evaluate_probabilities(data.labels, apply_calibration(probs, calibration)).items()
-        if k != "reliability"}
+    # With its reliability table: the model page draws the diagram of what the classifier will serve.
+    meta.setdefault("metrics", {})["calibrated_validation"] = evaluate_probabilities(
+        data.labels, apply_calibration(probs, calibration))
     metadata_path_for(model_path).write_text(json.dumps(meta, indent=1))
     return meta
 
@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
                                 max_accuracy_drop=args.max_accuracy_drop)
     print(json.dumps({"calibration": meta["calibration"], "inference": meta["inference"],
                       "calibrated_validation": {k: v for k, v in meta["metrics"]["calibrated_validation"].items()
-                                                if k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}}))
+                                                if k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")},
+                      "fear_recall": meta["metrics"]["calibrated_validation"]["per_class"]["fear"]["recall"]}))
 
 
 if __name__ == "__main__":

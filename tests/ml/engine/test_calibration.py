@@ -121,5 +121,6 @@ def test_calibrating_a_model_file_writes_its_metadata_and_the_classifier_follows
     assert meta["inference"] == {"tta": "flip"}
     assert meta["calibration"]["temperature"] > 0 and len(meta["calibration"]["logit_offsets"]) == 7
     assert meta["metrics"]["calibrated_validation"]["n"] == 105
+    assert len(meta["metrics"]["calibrated_validation"]["reliability"]) == 15
     clf = EmotionClassifier(model)
     assert clf.tta == "flip" and clf.calibration == meta["calibration"]
