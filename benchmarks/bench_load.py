@@ -245,7 +245,8 @@ def self_hosted(args) -> dict:
                "THROTTLE_TOKEN": f"{10 * args.users}/min"}
         server = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "serve", "--host", "127.0.0.1",
                                    "--port", str(port), "--web-processes", str(args.web_processes), "--no-worker",
-                                   "--no-beat", "--no-live-worker", "--grace", "3"], cwd=ROOT, env=env)
+                                   "--no-beat", "--no-live-worker", "--grace", "3"], cwd=ROOT, env=env,
+                                  stdout=sys.stderr)  # the server's access log is a log: stdout carries the JSON
         _wait_for_port(port, server)
         result = run_load(f"http://127.0.0.1:{port}", accounts, users=args.users, seconds=args.seconds,
                           think_s=args.think_s)
