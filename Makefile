@@ -12,7 +12,7 @@ EMO7ION_YUNET_MODEL ?= $(abspath $(SHARED_YUNET))
 export EMO7ION_YUNET_MODEL
 endif
 
-.PHONY: install demo test test-fast bench browser-deps migrate serve serve-prod worker live-worker clean
+.PHONY: install demo test test-fast bench bench-deps browser-deps migrate serve serve-prod worker live-worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,7 +45,11 @@ test-fast: install
 	@set -a; eval "$$($(PY) scripts/test_env.py)"; set +a; \
 	  $(PY) -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
 
-bench: install
+# The `fer` package, the benchmarks' anchor (optional; see requirements-bench.txt for why --no-deps).
+bench-deps: install
+	@$(PY) -c "import fer" 2>/dev/null || $(PY) -m pip install --quiet --no-deps -r requirements-bench.txt
+
+bench: install bench-deps
 	@set -a; eval "$$($(PY) scripts/test_env.py)"; set +a; \
 	  $(PY) benchmarks/run_all.py
 

@@ -4,7 +4,7 @@ Results (segments, observations, buckets) are read-only here: they come from the
 an edit by hand would make a report disagree with what the model saw."""
 from django.contrib import admin
 
-from .models import Analysis, AnalysisSegment, FaceObservation, Footage, Project, TimelineBucket
+from .models import Analysis, AnalysisSegment, FaceObservation, Footage, Moment, Project, TimelineBucket
 
 
 class ReadOnlyResults(admin.ModelAdmin):
@@ -82,3 +82,12 @@ class TimelineBucketAdmin(ReadOnlyResults):
     list_filter = ("analysis__status",)
     search_fields = ("analysis__id", "analysis__footage__original_name")
     list_select_related = ("analysis",)
+
+
+@admin.register(Moment)
+class MomentAdmin(admin.ModelAdmin):
+    list_display = ("name", "analysis", "t_start", "t_end", "created_by", "created_at")
+    list_filter = ("analysis__footage__project__organisation", "created_at")
+    search_fields = ("name", "analysis__footage__original_name", "analysis__footage__project__name")
+    raw_id_fields = ("analysis", "created_by")
+    list_select_related = ("analysis__footage", "created_by")

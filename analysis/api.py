@@ -1,4 +1,4 @@
-"""API v1: projects, footage (upload and direct upload), analyses, timelines and observations.
+"""API v1: projects, footage (upload and direct upload), analyses, timelines, observations and moments.
 
 Views parse, ask the base mixin for the object (tenancy + role), call a service or selector, and
 render. Nothing here decides who may see what.
@@ -6,6 +6,7 @@ render. Nothing here decides who may see what.
 from dataclasses import asdict
 
 from django.db.models import Count
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -27,7 +28,8 @@ from .filters import AnalysisFilter, FootageFilter, ObservationFilter, ProjectFi
 from .models import Analysis, FaceObservation, Footage, Project
 from .serializers import (AnalysisCreateSerializer, AnalysisSerializer, DirectUploadCompleteSerializer,
                           DirectUploadPlanSerializer, DirectUploadStartSerializer, FootageSerializer,
-                          FootageUploadSerializer, ObservationSerializer, ProjectCreateSerializer,
+                          FootageUploadSerializer, MomentComparisonSerializer, MomentCreateSerializer,
+                          MomentSerializer, ObservationSerializer, ProjectCreateSerializer,
                           ProjectSerializer, ProjectUpdateSerializer, TimelineSerializer,
                           UploadProgressSerializer)
 
@@ -175,7 +177,8 @@ class AnalysisViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Ret
     filterset_class = AnalysisFilter
     ordering_fields = ["created_at", "finished_at", "status"]
     action_permissions = {"list": VIEW, "retrieve": VIEW, "create": ANALYSE, "cancel": ANALYSE,
-                          "timeline": VIEW, "observations": VIEW}
+                          "timeline": VIEW, "observations": VIEW, "moments": {"get": VIEW, "post": ANALYSE},
+                          "moment": ANALYSE, "moment_comparison": VIEW}
 
     def get_base_queryset(self):
         return Analysis.objects.select_related("footage__project__organisation", "model_version")
@@ -234,3 +237,40 @@ class AnalysisViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Ret
             return observations_csv_response(queryset, f"analysis-{analysis.pk}-observations.csv")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ObservationSerializer(page, many=True).data)
+
+    @extend_schema(methods=["GET"], responses=MomentSerializer(many=True), filters=False)
+    @extend_schema(methods=["POST"], request=MomentCreateSerializer, responses={201: MomentSerializer})
+    @action(detail=True, methods=["get", "post"], filterset_class=None, parser_classes=[JSONParser])
+    def moments(self, request, pk=None):
+        """Moments: named time ranges marked on a succeeded analysis ("Opening act", "Q&A"), in time order,
+        each with its crowd statistics (shares, attention, derived valence/arousal, each with a 95% interval
+        over face tracks). POST marks one: `name` unique within the analysis, `t_start` >= 0 and `t_end` after
+        it, within the footage (seconds); at most 12 per analysis."""
+        analysis = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(selectors.moment_comparison(analysis)["moments"])
+            return self.get_paginated_response(MomentSerializer(page, many=True).data)
+        serializer = MomentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        moment = services.moment_create(analysis=analysis, created_by=request.user, **serializer.validated_data)
+        body = selectors.moment_comparison(analysis, [moment])["moments"][0]
+        return Response(MomentSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None},
+                   parameters=[OpenApiParameter("moment_id", int, OpenApiParameter.PATH, description="The moment")])
+    @action(detail=True, methods=["delete"], url_path=r"moments/(?P<moment_id>\d+)", filterset_class=None)
+    def moment(self, request, pk=None, moment_id=None):
+        """Delete a moment."""
+        analysis = self.get_object()
+        services.moment_delete(moment=get_object_or_404(selectors.moments_for(analysis), pk=moment_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=MomentComparisonSerializer)
+    @action(detail=True, methods=["get"], url_path="moments/comparison", filterset_class=None)
+    def moment_comparison(self, request, pk=None):
+        """The moments side by side: each one's statistics, and for every pair each number's difference
+        (second - first), its two-sided permutation-test p-value over face tracks, and `flagged` when the
+        two 95% intervals separate and p < 0.05. Nothing else counts as a difference."""
+        analysis = self.get_object()
+        comparison = selectors.moment_comparison(analysis)
+        return Response(MomentComparisonSerializer({**comparison, "analysis": analysis.pk}).data)

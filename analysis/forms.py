@@ -1,6 +1,8 @@
 """Forms: they parse and check input; the services do the work."""
 from __future__ import annotations
 
+import math
+
 from django import forms
 from django.conf import settings
 
@@ -48,3 +50,44 @@ class AnalysisStartForm(forms.Form):
         self.fields["detector"].choices = detector_choices()
         self.fields["detector"].initial = default_detector_name()
         self.fields["sample_fps"].initial = settings.EMO7ION_DEFAULT_SAMPLE_FPS
+
+
+class TimestampField(forms.Field):
+    """A position in the footage as people write it: seconds ("95", "95.5") or minutes:seconds ("1:35"),
+    or hours:minutes:seconds ("1:02:03"). Cleans to seconds (float)."""
+
+    widget = forms.TextInput
+    default_error_messages = {"invalid": "Write a time as seconds (95) or minutes:seconds (1:35)."}
+
+    def to_python(self, value):
+        text = str(value or "").strip()
+        if not text:
+            return None
+        parts = text.split(":")
+        if len(parts) > 3 or len(text) > 20:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if any(not math.isfinite(n) or n < 0 for n in numbers) or any(n >= 60 for n in numbers[1:]) \
+                or any(not n.is_integer() for n in numbers[:-1]):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        seconds = 0.0
+        for n in numbers:
+            seconds = seconds * 60 + n
+        return seconds
+
+
+class MomentForm(forms.Form):
+    """Mark a moment on the report page. The rules (unique name, inside the footage, end after start)
+    are the service's (analysis.services.moment_create), so the page and the API refuse alike."""
+
+    PAGES = (("report", "report"), ("analysis", "analysis"))
+
+    name = forms.CharField(max_length=100, label="Name",
+                           widget=forms.TextInput(attrs={"placeholder": "Opening act", "autocomplete": "off"}))
+    t_start = TimestampField(label="From", widget=forms.TextInput(attrs={"placeholder": "0:00", "maxlength": 20}))
+    t_end = TimestampField(label="To", widget=forms.TextInput(attrs={"placeholder": "1:30", "maxlength": 20}))
+    # Which page sent the form, to return to it: the analysis page or the report page.
+    page = forms.ChoiceField(choices=PAGES, required=False, widget=forms.HiddenInput)

@@ -1,6 +1,7 @@
 """Projects, footage, analyses and their results."""
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 from accounts.models import Organisation
 from emo7ion_site.core.jobs import FINISHED_STATUSES, Job, JobStatus
@@ -127,6 +128,9 @@ class AnalysisSegment(models.Model):
     # segment: an older try that finds a newer one in its place stops without writing.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Which worker ran the latest try (its Celery node name, e.g. "celery@host-2"): with workers on
+    # several hosts, where a segment ran is the first question when one host misbehaves.
+    worker = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["analysis", "index"]
@@ -203,3 +207,29 @@ class TimelineBucket(models.Model):
     class Meta:
         ordering = ["analysis", "index"]
         constraints = [models.UniqueConstraint(fields=["analysis", "index"], name="one_bucket_per_index")]
+
+
+class Moment(models.Model):
+    """A named time range a user marked on an analysis ("Opening act", "Q&A"), to compare its crowd
+    statistics with the others'. Not the report's key moments (reports.selectors.moments), which are
+    the windows the numbers picked; a marked moment is whatever range a person chose."""
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="marked_moments")
+    name = models.CharField(max_length=100)
+    t_start = models.FloatField(help_text="seconds from the start of the footage")
+    t_end = models.FloatField(help_text="seconds from the start of the footage; the range is [t_start, t_end)")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["analysis", "t_start", "t_end", "pk"]
+        constraints = [
+            # "Q&A" and "q&a" are one name: the comparison names moments, so two must never read alike.
+            models.UniqueConstraint(Lower("name"), "analysis", name="one_moment_name_per_analysis"),
+            models.CheckConstraint(condition=models.Q(t_start__gte=0) & models.Q(t_end__gt=models.F("t_start")),
+                                   name="moment_is_a_forward_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.t_start:g}-{self.t_end:g} s) of analysis {self.analysis_id}"

@@ -2,12 +2,22 @@
 API or a command that starts from these can only ever see the caller's organisations."""
 from __future__ import annotations
 
+import hashlib
+import json
+from functools import reduce
+from operator import or_
+
+import numpy as np
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from accounts.permissions import VIEW
 from accounts.tenancy import get_for_user, memberships_of, scope_to_user
+from ml.engine.comparison import compare_groups, compare_time_ranges, compared_names, crowd_values
+from ml.engine.labels import EMOTIONS
+from ml.engine.statistics import TrackTotals
 
-from .models import Analysis, FaceObservation, Footage, Project, TimelineBucket
+from .models import Analysis, FaceObservation, Footage, Moment, Project, TimelineBucket
 
 PROJECT_ORG = "organisation"
 FOOTAGE_ORG = "project__organisation"
@@ -93,4 +103,101 @@ def analysis_status(analysis: Analysis) -> dict:
         "finished": analysis.is_finished,
         "segments_done": analysis.segments_done,
         "segment_count": analysis.segment_count,
+    }
+
+
+# --- Moments and comparisons: crowd statistics computed on read -------------------------------------
+#
+# Finalize stores the statistics of the whole footage and of each timeline window. A moment is marked
+# after that, and a project's analyses are compared in whatever set the project holds, so these are
+# computed when read, by the same engine (ml.engine.comparison over ml.engine.crowd's columns), and
+# cached: an analysis' observations never change once it succeeded, except by finalizing it again.
+
+COMPARISON_CACHE_S = 7 * 24 * 3600
+_OBSERVATION_FIELDS = ("t", "track_id", "yaw", "pitch", *FaceObservation.PROB_FIELDS)
+
+
+def moments_for(analysis: Analysis) -> QuerySet[Moment]:
+    """The moments marked on an analysis, in time order."""
+    return Moment.objects.filter(analysis=analysis).select_related("created_by").order_by("t_start", "t_end", "pk")
+
+
+def _results_key(analysis: Analysis) -> list:
+    """What an analysis' stored results depend on: the row (created_at tells a new database's reused
+    ids apart) and its last finalize."""
+    return [analysis.pk, analysis.created_at.timestamp() if analysis.created_at else None,
+            analysis.finished_at.timestamp() if analysis.finished_at else None]
+
+
+def _cache_key(kind: str, parts) -> str:
+    return f"emo7ion:{kind}:v1:" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _observation_rows(analysis_id: int, where: Q | None = None):
+    rows = FaceObservation.objects.filter(analysis_id=analysis_id)
+    if where is not None:
+        rows = rows.filter(where)
+    return rows.values(*_OBSERVATION_FIELDS).iterator(chunk_size=5000)
+
+
+def moment_comparison(analysis: Analysis, moments=None) -> dict:
+    """Each moment's crowd statistics (`statistics`: each expression's and group's share, attention,
+    derived valence and arousal, each with its 95% interval over face tracks) and, for every pair of
+    moments, each number's difference (second - first), permutation-test p-value and flag (flagged only
+    when the 95% intervals separate and the test rejects at 5%; ml.engine.comparison). Empty until the
+    analysis succeeded."""
+    moments = list(moments_for(analysis) if moments is None else moments)
+    if analysis.status != Analysis.Status.SUCCEEDED or not moments:
+        return {"names": compared_names(EMOTIONS), "moments": [], "differences": [], "method": None}
+    ranges = [[m.t_start, m.t_end] for m in moments]
+    key = _cache_key("moment-comparison", [_results_key(analysis), ranges])
+    numbers = cache.get(key)
+    if numbers is None:
+        inside_any = reduce(or_, (Q(t__gte=start, t__lt=end) for start, end in ranges))
+        numbers = compare_time_ranges(_observation_rows(analysis.pk, inside_any), ranges, EMOTIONS)
+        cache.set(key, numbers, COMPARISON_CACHE_S)
+    ids = [m.pk for m in moments]
+    return {
+        "names": numbers["names"],
+        "moments": [{"id": m.pk, "analysis": analysis.pk, "name": m.name, "t_start": m.t_start, "t_end": m.t_end,
+                     "created_at": m.created_at, "statistics": statistics}
+                    for m, statistics in zip(moments, numbers["groups"])],
+        "differences": [{**d, "first": ids[d["first"]], "second": ids[d["second"]]} for d in numbers["differences"]],
+        "method": numbers["method"],
+    }
+
+
+def _analysis_track_totals(analysis: Analysis) -> TrackTotals:
+    """Per-track totals of the crowd columns over the whole footage (cached: a few kB per hundred tracks)."""
+    key = _cache_key("crowd-track-totals", _results_key(analysis))
+    stored = cache.get(key)
+    if stored is None:
+        totals = crowd_values(_observation_rows(analysis.pk), EMOTIONS).totals()
+        stored = {"sums": totals.sums, "counts": totals.counts}
+        cache.set(key, stored, COMPARISON_CACHE_S)
+    return TrackTotals(np.asarray(stored["sums"]), np.asarray(stored["counts"]))
+
+
+def analyses_comparison(analyses: list[Analysis]) -> dict:
+    """The project comparison's statistics: each analysis' crowd numbers over its whole footage, each
+    with its 95% interval over face tracks (the same engine and seed as finalize's, so the same
+    intervals), and each analysis against the one before it in the list (the project report lists
+    footage in upload order): difference, permutation-test p-value and flag, as for moments. Tracks
+    never span two footage, so the permutation test's groups are disjoint. Only succeeded analyses."""
+    analyses = [a for a in analyses if a.status == Analysis.Status.SUCCEEDED]
+    names = compared_names(EMOTIONS)
+    if not analyses:
+        return {"names": names, "analyses": [], "differences": [], "method": None}
+    key = _cache_key("analyses-comparison", [_results_key(a) for a in analyses])
+    numbers = cache.get(key)
+    if numbers is None:
+        numbers = compare_groups([_analysis_track_totals(a) for a in analyses], names,
+                                 pairs=[(i - 1, i) for i in range(1, len(analyses))])
+        cache.set(key, numbers, COMPARISON_CACHE_S)
+    ids = [a.pk for a in analyses]
+    return {
+        "names": numbers["names"],
+        "analyses": [{"id": a.pk, "statistics": statistics} for a, statistics in zip(analyses, numbers["groups"])],
+        "differences": [{**d, "first": ids[d["first"]], "second": ids[d["second"]]} for d in numbers["differences"]],
+        "method": numbers["method"],
     }

@@ -1,4 +1,4 @@
-"""API representations of projects, footage, analyses, timeline buckets and observations."""
+"""API representations of projects, footage, analyses, timeline buckets, observations and moments."""
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -223,3 +223,61 @@ class ObservationSerializer(serializers.ModelSerializer):
 
     def get_probabilities(self, obs) -> dict[str, float]:
         return {e: getattr(obs, f"p_{e}") for e in EMOTIONS}
+
+
+# --- Moments: named time ranges a user marks on an analysis, compared side by side ---------------------
+
+
+class GroupStatisticsSerializer(serializers.Serializer):
+    """Crowd statistics of a group of face tracks (a moment, or a whole analysis): ml.engine.comparison."""
+
+    tracks = serializers.IntegerField(help_text="face tracks seen in the range (the bootstrap's unit)")
+    observations = serializers.IntegerField(help_text="face observations in the range")
+    too_few_tracks = serializers.BooleanField(help_text="fewer tracks than an interval needs: no intervals")
+    shares = serializers.DictField(child=EstimateSerializer(),
+                                   help_text="expression or group (positive, negative) -> its share of the "
+                                             "observations with a 95% interval over face tracks")
+    attention = AttentionSerializer(help_text="share of observations with a head pose that face the camera")
+    valence = EstimateSerializer(help_text="derived from the seven expression probabilities, not measured")
+    arousal = EstimateSerializer(help_text="derived from the seven expression probabilities, not measured")
+
+
+class MomentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    analysis = serializers.IntegerField()
+    name = serializers.CharField()
+    t_start = serializers.FloatField(help_text="seconds from the start of the footage")
+    t_end = serializers.FloatField(help_text="seconds from the start of the footage; the range is [t_start, t_end)")
+    created_at = serializers.DateTimeField()
+    statistics = GroupStatisticsSerializer()
+
+
+class MomentCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text='e.g. "Opening act"; unique within the analysis')
+    t_start = serializers.FloatField(help_text="seconds from the start of the footage, >= 0")
+    t_end = serializers.FloatField(help_text="seconds from the start of the footage, after t_start and within "
+                                             "the footage")
+
+
+class DifferenceSerializer(serializers.Serializer):
+    metric = serializers.CharField(help_text="an expression, positive, negative, attention, valence or arousal")
+    difference = serializers.FloatField(allow_null=True, help_text="second - first")
+    p_value = serializers.FloatField(allow_null=True, help_text="two-sided permutation test over face tracks")
+    separated = serializers.BooleanField(help_text="the two 95% intervals do not overlap")
+    flagged = serializers.BooleanField(help_text="separated, and p_value < 0.05")
+
+
+class PairDifferencesSerializer(serializers.Serializer):
+    first = serializers.IntegerField(help_text="id of the first of the pair")
+    second = serializers.IntegerField(help_text="id of the second of the pair")
+    metrics = DifferenceSerializer(many=True)
+    flagged = serializers.ListField(child=serializers.CharField(), help_text="the metrics flagged")
+
+
+class MomentComparisonSerializer(serializers.Serializer):
+    analysis = serializers.IntegerField()
+    names = serializers.ListField(child=serializers.CharField(), help_text="the metrics compared, in order")
+    moments = MomentSerializer(many=True)
+    differences = PairDifferencesSerializer(many=True, help_text="every pair of moments (first, second: moment ids)")
+    method = serializers.DictField(allow_null=True,
+                                   help_text="resamples, permutations, level, alpha, unit, min_tracks, seed")

@@ -39,7 +39,8 @@ def analyse_segment(self, analysis_id: int, index: int) -> None:
     tries = max(1, settings.EMO7ION_STORAGE_READ_TRIES)
     try:
         last = services.analysis_segment_execute(analysis_id=analysis_id, index=index,
-                                                 storage_try=self.request.retries + 1, storage_tries=tries)
+                                                 storage_try=self.request.retries + 1, storage_tries=tries,
+                                                 worker=self.request.hostname or "")
     except services.StorageUnavailable as exc:
         delay = min(STORAGE_RETRY_MAX_DELAY_S, settings.EMO7ION_STORAGE_RETRY_DELAY_S * 2 ** self.request.retries)
         raise self.retry(exc=exc, countdown=delay)

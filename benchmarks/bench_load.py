@@ -187,7 +187,7 @@ def run_load(base_url: str, accounts: list[tuple[str, str]], *, users: int = 50,
 # --- Its own server and data (no --url) -----------------------------------------------------------------
 
 
-def _database_url(settings_dict: dict) -> str:
+def database_url_of(settings_dict: dict) -> str:
     if settings_dict["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{Path(settings_dict['NAME']).resolve()}"
     auth = settings_dict.get("USER") or ""
@@ -240,14 +240,14 @@ def self_hosted(args) -> dict:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict), "EMO7ION_LIVE_WORKER": "external",
+        env = {**os.environ, "DATABASE_URL": database_url_of(connection.settings_dict), "EMO7ION_LIVE_WORKER": "external",
                # One token request per user from one address: the address limit must not count here.
                "THROTTLE_TOKEN": f"{10 * args.users}/min"}
         server = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "serve", "--host", "127.0.0.1",
                                    "--port", str(port), "--web-processes", str(args.web_processes), "--no-worker",
                                    "--no-beat", "--no-live-worker", "--grace", "3"], cwd=ROOT, env=env,
                                   stdout=sys.stderr)  # the server's access log is a log: stdout carries the JSON
-        _wait_for_port(port, server)
+        wait_for_port(port, server)
         result = run_load(f"http://127.0.0.1:{port}", accounts, users=args.users, seconds=args.seconds,
                           think_s=args.think_s)
         return {**result, "database": connection.vendor, "web_processes": args.web_processes}
@@ -259,7 +259,7 @@ def self_hosted(args) -> dict:
         teardown_test_environment()
 
 
-def _wait_for_port(port: int, server, timeout: float = 120.0) -> None:
+def wait_for_port(port: int, server, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:

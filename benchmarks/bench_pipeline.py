@@ -9,6 +9,11 @@ detection schedule the pipeline time (decode + detect + crop + classify in batch
 ratio, the real-time factor (clip duration / pipeline time; above 1 means faster than real time on
 this machine), CPU use (process CPU time / wall time: 200% is two cores busy), and how many of the full
 schedule's faces the adaptive one finds (`faces_vs_full`).
+
+When the `fer` package is installed (`make bench-deps`, from requirements-bench.txt), its own pipeline
+(OpenCV Haar + mini-Xception, `FER(mtcnn=False).detect_emotions` on each sampled frame, as its `Video`
+class does) runs on the same frames in the same run, and each schedule reports `speedup_vs_fer`.
+Without it, the ratio to decode-only time is the anchor.
 """
 from __future__ import annotations
 
@@ -32,6 +37,37 @@ def decode_only(path: Path) -> tuple[float, int]:
     elapsed = time.perf_counter() - t0
     cap.release()
     return elapsed, n
+
+
+def fer_package():
+    """The `fer` package's detector, or the reason it is not there."""
+    try:
+        from fer import FER
+    except Exception as exc:  # noqa: BLE001  (any import failure means: not installed as needed)
+        return None, f"the fer package is not importable ({type(exc).__name__}: {exc}); `make bench-deps`"
+    return FER(mtcnn=False), None
+
+
+def fer_pipeline(detector, path: Path, sample_fps: float) -> dict:
+    """fer's pipeline on every sampled frame of the clip: decode every frame, detect and classify the
+    sampled ones (the frame nearest each sampling instant, as ours samples)."""
+    import cv2
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    step = max(1, round(fps / sample_fps))
+    frames = faces = index = 0
+    t0 = time.perf_counter()
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index % step == 0:
+            faces += len(detector.detect_emotions(frame))
+            frames += 1
+        index += 1
+    elapsed = time.perf_counter() - t0
+    cap.release()
+    return {"frames_analysed": frames, "faces_detected": faces, "pipeline_s": round(elapsed, 3)}
 
 
 def main() -> None:
@@ -66,6 +102,9 @@ def main() -> None:
     # Warm up: TensorFlow traces the model, OpenCV allocates the detector for this frame size.
     for schedule in args.schedule:
         analyse_segment(clip, detector=detector, classifier=classifier, sample_fps=1.0, t_end=1.0, schedule=schedule)
+    fer_detector, fer_missing = fer_package()
+    if fer_detector is not None:
+        fer_pipeline(fer_detector, clip, 1.0)  # its warm-up
 
     runs = {}
     for sample_fps in args.sample_fps:
@@ -93,7 +132,13 @@ def main() -> None:
                 by_schedule["adaptive"]["faces_detected"] / max(1, by_schedule["full"]["faces_detected"]), 4)
             by_schedule["adaptive"]["speedup_vs_full"] = round(
                 by_schedule["full"]["pipeline_s"] / max(by_schedule["adaptive"]["pipeline_s"], 1e-9), 2)
-        runs[f"{sample_fps:g}fps"] = {"decode_only_s": round(decode_s, 3), "decoded_frames": frames, **by_schedule}
+        anchor = {"installed": False, "reason": fer_missing}
+        if fer_detector is not None:
+            anchor = {"installed": True, **fer_pipeline(fer_detector, clip, sample_fps)}
+            for schedule, run in by_schedule.items():
+                run["speedup_vs_fer"] = round(anchor["pipeline_s"] / max(run["pipeline_s"], 1e-9), 2)
+        runs[f"{sample_fps:g}fps"] = {"decode_only_s": round(decode_s, 3), "decoded_frames": frames, **by_schedule,
+                                      "fer_package": anchor}
         log(f"  {sample_fps:g} fps: {runs[f'{sample_fps:g}fps']}")
     emit({
         "benchmark": "pipeline",

@@ -41,7 +41,8 @@ def last_json_object(text: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", help="benchmark names (file name without bench_ and .py)")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per benchmark")
+    parser.add_argument("--timeout", type=float, default=3600.0,
+                        help="seconds per benchmark (the long-footage one writes and analyses 40 minutes of 1080p)")
     args = parser.parse_args()
     scripts = sorted(HERE.glob("bench_*.py"))
     if args.only:

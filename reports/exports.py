@@ -1,4 +1,4 @@
-"""Exports: observations and timeline as CSV, the report's numbers as JSON.
+"""Exports: observations, timeline and marked moments as CSV, the report's numbers as JSON.
 
 One CSV writer serves the report pages and the API (`analysis.api`'s `?format=csv`). It streams:
 the observations of a one-hour crowd analysis are ~720,000 rows, read from the database in chunks
@@ -19,7 +19,9 @@ from django.db.models import QuerySet
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils.text import slugify
 
+from analysis import selectors as analysis_selectors
 from analysis.models import Analysis
+from ml.engine.comparison import OTHER_COLUMNS, compared_names, estimate_of
 from ml.engine.labels import EMOTIONS
 
 from .formatting import DEFINITIONS
@@ -37,6 +39,17 @@ TIMELINE_COLUMNS = ("t_start", "t_end", "frames", "faces", "mean_faces_per_frame
                     *(f"{name}_{side}" for name in INTERVAL_NAMES for side in ("low", "high")),
                     "attention", "attention_low", "attention_high", "pose_observations",
                     "valence", "valence_low", "valence_high", "arousal", "arousal_low", "arousal_high")
+# One row per moment a user marked: its range, then each number with its 95% interval over face tracks.
+MOMENT_NUMBERS = tuple(compared_names(EMOTIONS))
+
+
+def _number_columns(name: str) -> tuple[str, str, str]:
+    stem = name if name in OTHER_COLUMNS else f"share_{name}"
+    return stem, f"{stem}_low", f"{stem}_high"
+
+
+MOMENT_COLUMNS = ("name", "t_start", "t_end", "tracks", "observations", "too_few_tracks",
+                  *(column for name in MOMENT_NUMBERS for column in _number_columns(name)), "pose_observations")
 CHUNK_ROWS = 5000
 
 
@@ -104,6 +117,22 @@ def timeline_csv_response(analysis: Analysis) -> StreamingHttpResponse:
     return csv_response(iter_timeline_rows(analysis), export_filename(analysis, "timeline", "csv"))
 
 
+def iter_moment_rows(analysis: Analysis):
+    yield MOMENT_COLUMNS
+    for m in analysis_selectors.moment_comparison(analysis)["moments"]:
+        stats = m["statistics"]
+        numbers = []
+        for name in MOMENT_NUMBERS:
+            estimate = estimate_of(stats, name)
+            numbers += [estimate["value"], *_bounds(estimate["interval"])]
+        yield [m["name"], m["t_start"], m["t_end"], stats["tracks"], stats["observations"], int(stats["too_few_tracks"]),
+               *numbers, stats["attention"]["observations_with_pose"]]
+
+
+def moments_csv_response(analysis: Analysis) -> StreamingHttpResponse:
+    return csv_response(iter_moment_rows(analysis), export_filename(analysis, "moments", "csv"))
+
+
 def report_document(analysis: Analysis) -> dict:
     """The report's numbers as one JSON-ready document (observations are in the CSV export)."""
     figures = analysis_key_figures(analysis=analysis)
@@ -132,6 +161,9 @@ def report_document(analysis: Analysis) -> dict:
         # Intervals over face tracks, attention, derived valence/arousal and the engagement summary, as
         # finalize stored them (null for an analysis finalized before they existed).
         "statistics": (analysis.summary or {}).get("statistics"),
+        # Moments a user marked, each with its statistics, and every pair's differences (flagged only when
+        # the 95% intervals separate and the permutation test over tracks rejects at 5%).
+        "marked_moments": {k: v for k, v in analysis_selectors.moment_comparison(analysis).items() if k != "names"},
         "note": "An expression is not a person's inner state. Face tracks never identify anyone. Valence and "
                 "arousal are derived from the seven expression probabilities, not measured.",
     }

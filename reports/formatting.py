@@ -38,6 +38,14 @@ DEFINITIONS = {
                      "rising or falling only when its 95% interval excludes zero.",
     "strongest_moments": "The time windows with the highest and the lowest derived valence, among windows "
                          "with enough face tracks for an interval.",
+    "marked_moments": "Time ranges you named (“Opening act”, “Q&A”), each with the crowd's numbers over "
+                      "the faces seen in it and their 95% intervals over face tracks.",
+    "moment_difference": "A difference is flagged only when the two 95% intervals do not overlap and a permutation "
+                         "test over face tracks (shuffling which range each person's observations belong to) "
+                         "finds it at the 5% level. Anything else may be chance. A person in view during both "
+                         "ranges counts in each.",
+    "analysis_difference": "Compared with the footage above it: flagged only when the two 95% intervals do not "
+                           "overlap and a permutation test over face tracks finds the difference at the 5% level.",
 }
 
 GROUPS = {"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}
@@ -117,3 +125,41 @@ def interval_view(interval, value: float | None = None, *, percent: bool = True)
         return {"low": low, "high": high, "plus_minus": f"±{half:.0f} pts",
                 "range": f"{low * 100:.0f}–{high * 100:.0f}%"}
     return {"low": low, "high": high, "plus_minus": f"±{half:.2f}", "range": f"{low:+.2f} to {high:+.2f}"}
+
+
+# --- The crowd numbers compared side by side (marked moments, the project's analyses) ------------------
+
+# Each number's label, in reading order: groups first, then each expression, then the rest.
+METRIC_ROWS = (
+    ("positive", "Positive (happy, surprise)"), ("negative", "Negative (angry, disgust, fear, sad)"),
+    ("neutral", "Neutral"), ("happy", "Happy"), ("surprise", "Surprise"), ("angry", "Angry"), ("disgust", "Disgust"),
+    ("fear", "Fear"), ("sad", "Sad"), ("attention", "Attention: facing the camera"),
+    ("valence", "Valence (derived)"), ("arousal", "Arousal (derived)"),
+)
+METRIC_LABELS = dict(METRIC_ROWS)
+# Shares (0-1, read as percentages); valence and arousal run from -1 to 1.
+SCALE_METRICS = ("valence", "arousal")
+
+
+def metric_number(metric: str, value: float | None) -> str:
+    """'45%' for a share or attention, '+0.32' for valence or arousal, '–' for none."""
+    if value is None:
+        return "–"
+    return f"{value:+.2f}" if metric in SCALE_METRICS else f"{value * 100:.0f}%"
+
+
+def metric_difference(metric: str, value: float | None) -> str:
+    """'+33 pts' for shares, '+0.21' for valence or arousal."""
+    if value is None:
+        return "–"
+    return f"{value:+.2f}" if metric in SCALE_METRICS else f"{value * 100:+.0f} pts"
+
+
+def statistic_cell(metric: str, estimate: dict, *, pose_observations: int | None = None) -> dict:
+    """One number of a group's statistics ({value, interval, tracks}) as a table cell; attention
+    without any head pose (the Haar detector) is "not available", not 0%."""
+    if metric == "attention" and not pose_observations:
+        return {"text": "not available", "value": None, "interval": None, "unavailable": True}
+    return {"text": metric_number(metric, estimate["value"]), "value": estimate["value"],
+            "interval": interval_view(estimate["interval"], estimate["value"], percent=metric not in SCALE_METRICS),
+            "unavailable": False}

@@ -4,22 +4,27 @@ a 404), call report selectors, render. Nothing here decodes video or runs a mode
 rendered by the worker at finalize and are only read back."""
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import ANALYSE, role_allows
 from accounts.tenancy import role_in
 from analysis import selectors as analysis_selectors
+from analysis import services as analysis_services
+from analysis.forms import MomentForm
 from analysis.models import Analysis, Footage
 from emo7ion_site.plotting import figure_json
 
 from . import exports
 from .figures import analysis_figures, project_shares_figure, project_timeline_figure, statistics_figures
 from .formatting import DEFINITIONS, format_span
-from .selectors import (analysis_report, analysis_tracks_page, frame_has_faces, project_comparison,
-                        project_latest_analyses, project_timeline, track_columns)
+from .selectors import (analysis_marked_moments, analysis_report, analysis_tracks_page, frame_has_faces,
+                        project_comparison, project_latest_analyses, project_timeline, track_columns)
 from .thumbnails import footage_unavailable_reason, placeholder_svg, stored_thumbnail
 
 CHARTS = (
@@ -79,9 +84,12 @@ def _statistics_charts(analysis: Analysis, report: dict) -> list[dict]:
             for fid, title, caption, size in STATISTICS_CHARTS if fid in figures]
 
 
-def analysis_report_context(request, analysis: Analysis) -> dict:
+def analysis_report_context(request, analysis: Analysis, *, page: str = "report",
+                            moment_form: MomentForm | None = None) -> dict:
     """Everything the report partials need; `report` only once the analysis has succeeded. Reads the
-    database only: no storage call, no detector (the thumbnails' <img> fetch what finalize stored)."""
+    database only: no storage call, no detector (the thumbnails' <img> fetch what finalize stored).
+    `page` names the page that shows the report (the moment form returns to it); `moment_form` is a
+    refused form to show again with its errors."""
     context = {"analysis": analysis, "project": analysis.footage.project,
                "progress": analysis_selectors.analysis_status(analysis), "definitions": DEFINITIONS}
     if analysis.status != Analysis.Status.SUCCEEDED:
@@ -94,29 +102,76 @@ def analysis_report_context(request, analysis: Analysis) -> dict:
     report["footage_unavailable"] = footage_unavailable_reason(analysis.footage)
     report["blur_faces"] = analysis.footage.project.organisation.blur_faces
     report["bucket_label"] = format_span(report["timeline"].bucket_s) if report["timeline"].buckets else ""
+    report["marked"] = analysis_marked_moments(analysis=analysis)
     context["report"] = report
+    context["can_mark_moments"] = (not report["is_still"] and role_allows(
+        role_in(request.user, analysis.footage.project.organisation_id), ANALYSE))
+    context["moment_form"] = moment_form or MomentForm(initial={"page": page})
+    context["max_moments"] = analysis_services.MAX_MOMENTS_PER_ANALYSIS
     return context
+
+
+def _analysis_page(request, analysis: Analysis, *, moment_form: MomentForm | None = None, status: int = 200):
+    role = role_in(request.user, analysis.footage.project.organisation_id)
+    return render(request, "reports/analysis_detail.html", {
+        "footage": analysis.footage,
+        "summary": analysis.summary or {},
+        "can_cancel": role_allows(role, ANALYSE) and not analysis.is_finished,
+        **analysis_report_context(request, analysis, page="analysis", moment_form=moment_form),
+    }, status=status)
+
+
+def _report_page(request, analysis: Analysis, *, moment_form: MomentForm | None = None, status: int = 200):
+    return render(request, "reports/report.html",
+                  analysis_report_context(request, analysis, page="report", moment_form=moment_form), status=status)
 
 
 @login_required
 @require_GET
 def analysis_detail(request, pk):
     """The analysis page: its status and progress, and its report once it has succeeded."""
-    analysis = analysis_selectors.analysis_get(request.user, pk)
-    role = role_in(request.user, analysis.footage.project.organisation_id)
-    return render(request, "reports/analysis_detail.html", {
-        "footage": analysis.footage,
-        "summary": analysis.summary or {},
-        "can_cancel": role_allows(role, ANALYSE) and not analysis.is_finished,
-        **analysis_report_context(request, analysis),
-    })
+    return _analysis_page(request, analysis_selectors.analysis_get(request.user, pk))
 
 
 @login_required
 @require_GET
 def analysis_report_view(request, pk: int):
-    analysis = analysis_selectors.analysis_get(request.user, pk)
-    return render(request, "reports/report.html", analysis_report_context(request, analysis))
+    return _report_page(request, analysis_selectors.analysis_get(request.user, pk))
+
+
+def _moment_page_url(analysis: Analysis, page: str | None) -> str:
+    name = "analysis-detail" if page == "analysis" else "analysis-report"
+    return reverse(name, args=[analysis.pk]) + "#marked-moments"
+
+
+@login_required
+@require_POST
+def moment_create_view(request, pk: int):
+    """Mark a moment from the report (analysts and up); a refusal shows the page again with its reasons."""
+    analysis = analysis_selectors.analysis_get(request.user, pk, action=ANALYSE)
+    form = MomentForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            moment = analysis_services.moment_create(analysis=analysis, name=data["name"], t_start=data["t_start"],
+                                                     t_end=data["t_end"], created_by=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Moment “{moment.name}” marked.")
+            return redirect(_moment_page_url(analysis, data.get("page")))
+    show = _analysis_page if form.data.get("page") == "analysis" else _report_page
+    return show(request, analysis, moment_form=form, status=400)
+
+
+@login_required
+@require_POST
+def moment_delete_view(request, pk: int, moment_id: int):
+    analysis = analysis_selectors.analysis_get(request.user, pk, action=ANALYSE)
+    moment = get_object_or_404(analysis_selectors.moments_for(analysis), pk=moment_id)
+    analysis_services.moment_delete(moment=moment)
+    messages.success(request, f"Moment “{moment.name}” deleted.")
+    return redirect(_moment_page_url(analysis, request.POST.get("page")))
 
 
 @login_required
@@ -162,6 +217,12 @@ def export_observations_csv(request, pk: int):
 @require_GET
 def export_timeline_csv(request, pk: int):
     return exports.timeline_csv_response(_finished_analysis_for(request.user, pk))
+
+
+@login_required
+@require_GET
+def export_moments_csv(request, pk: int):
+    return exports.moments_csv_response(_finished_analysis_for(request.user, pk))
 
 
 @login_required

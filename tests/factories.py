@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import Invitation, Membership, Organisation, Role
-from analysis.models import Analysis, AnalysisSegment, FaceObservation, Footage, Project, TimelineBucket
+from analysis.models import Analysis, AnalysisSegment, FaceObservation, Footage, Moment, Project, TimelineBucket
 from emo7ion_site.core.jobs import JobStatus
 from ml.engine.labels import EMOTIONS
 from ml.models import BiasAudit, Dataset, Evaluation, ModelActivation, ModelVersion, TrainingRun, TuningRun
@@ -206,6 +206,19 @@ class TimelineBucketFactory(_TimeSliceFactory):
     emotion_counts = factory.LazyFunction(lambda: {e: 0 for e in EMOTIONS})
     emotion_shares = factory.LazyFunction(lambda: {e: 0.0 for e in EMOTIONS})
     mean_probabilities = factory.LazyFunction(lambda: {e: 0.0 for e in EMOTIONS})
+
+
+class MomentFactory(factory.django.DjangoModelFactory):
+    """A named range [0, 10) s of a queued analysis' footage; the rules (a succeeded analysis, inside the
+    footage) are analysis.services.moment_create's, so use it where a test is about them."""
+
+    class Meta:
+        model = Moment
+
+    analysis = factory.SubFactory(AnalysisFactory)
+    name = factory.Sequence(lambda n: f"Moment {n}")
+    t_start = 0.0
+    t_end = 10.0
 
 
 # --- ml ----------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ callers write `from analysis import services; services.analysis_create(...)`.
     plan       split into segments, enqueue one task per segment
     segments   analyse one segment and store its observations (idempotent)
     finalize   stitch tracks, store the timeline and summary, mark succeeded
+    moments    moment_create / _delete: named time ranges a user marks on a finished analysis
     inline     every step in this process (the command line, the demo)
     retention  delete raw footage after the organisation's period
     watchdog   hand a step whose worker stopped to another, send a lost message again, fail after N tries
@@ -29,6 +30,7 @@ from .finalize import analysis_finalize, analysis_finalize_enqueue, analysis_fin
 from .footage import (footage_create_from_upload, footage_record_oversized_upload, footage_reject,
                       footage_validate_stored)
 from .inline import analysis_run_inline
+from .moments import MAX_MOMENTS_PER_ANALYSIS, moment_create, moment_delete
 from .plan import analysis_plan, analysis_plan_execute, analysis_segments_enqueue, analysis_start, segment_bounds
 from .projects import project_create, project_delete, project_update
 from .retention import footage_apply_retention, footage_cache_prune, footage_delete_file
@@ -42,7 +44,8 @@ __all__ = [
     "analysis_run_inline", "analysis_segment_execute", "analysis_segment_run", "analysis_segments_enqueue",
     "analysis_start", "analysis_step_run", "footage_apply_retention", "footage_cache_prune",
     "footage_create_from_upload", "footage_delete_file", "footage_record_oversized_upload", "footage_reject",
-    "footage_validate_stored", "human_reason", "project_create", "project_delete", "project_update",
+    "footage_validate_stored", "human_reason", "MAX_MOMENTS_PER_ANALYSIS", "moment_create", "moment_delete",
+    "project_create", "project_delete", "project_update",
     "analysis_silent_for", "segment_bounds", "segment_span", "validate_detector", "validate_sample_fps",
     "watchdog_run",
 ]

@@ -69,13 +69,13 @@ class _Claim:
         self.beat_every = min(HEARTBEAT_EVERY_S, settings.EMO7ION_WATCHDOG_STALE_AFTER_S / 4)
 
     @classmethod
-    def take(cls, segment: AnalysisSegment) -> "_Claim | None":
+    def take(cls, segment: AnalysisSegment, worker: str = "") -> "_Claim | None":
         with transaction.atomic():
             current = AnalysisSegment.objects.select_for_update().get(pk=segment.pk)
             if current.status == AnalysisSegment.Status.RUNNING and _fresh(current.heartbeat_at):
                 return None
             now = timezone.now()
-            fields = dict(attempts=current.attempts + 1, started_at=now, heartbeat_at=now, error="")
+            fields = dict(attempts=current.attempts + 1, started_at=now, heartbeat_at=now, error="", worker=worker[:200])
             if current.status != AnalysisSegment.Status.DONE:  # a done segment stays done: counted once
                 fields["status"] = AnalysisSegment.Status.RUNNING
             AnalysisSegment.objects.filter(pk=segment.pk).update(**fields)
@@ -240,11 +240,11 @@ def _footage_path(analysis: Analysis):
         from error
 
 
-def analysis_segment_run(*, analysis_id: int, index: int) -> bool:
+def analysis_segment_run(*, analysis_id: int, index: int, worker: str = "") -> bool:
     """Analyse one segment and store its observations. Idempotent: what an earlier try wrote
     for this segment is replaced. Returns True when this was the last segment to finish (the
     caller then runs finalize). Raises on failure; `analysis_segment_execute` turns that into a
-    failed analysis."""
+    failed analysis. `worker` names who runs it (recorded on the segment)."""
     analysis = Analysis.objects.select_related("footage", "model_version").get(pk=analysis_id)
     if analysis.status != JobStatus.RUNNING:
         log.info("Analysis %s is %s; segment %s skipped", analysis_id, analysis.status, index)
@@ -258,7 +258,7 @@ def analysis_segment_run(*, analysis_id: int, index: int) -> bool:
     if list(classifier.labels) != list(analysis.model_version.labels) or set(classifier.labels) != set(EMOTIONS):
         raise EngineError(f"Model {analysis.model_version} does not predict the seven FER2013 emotions "
                           f"(its labels: {', '.join(classifier.labels)})")
-    claim = _Claim.take(segment)
+    claim = _Claim.take(segment, worker)
     if claim is None:
         log.info("Analysis %s segment %s: another worker is analysing it right now; this delivery does nothing",
                  analysis_id, index)
@@ -336,7 +336,8 @@ def _segment_label(analysis_id: int, index: int) -> str:
     return f"Analysing segment {index + 1} of {count} ({segment.t_start:g}–{segment.t_end:g} s)"
 
 
-def analysis_segment_execute(*, analysis_id: int, index: int, storage_try: int = 1, storage_tries: int = 1) -> bool:
+def analysis_segment_execute(*, analysis_id: int, index: int, storage_try: int = 1, storage_tries: int = 1,
+                             worker: str = "") -> bool:
     """`analysis_segment_run` for a worker: any error marks the segment and the analysis failed with
     a reason a person can read, and never escapes (the worker carries on with the next task). Except a
     storage outage on try `storage_try` of `storage_tries`: before the last it is raised
@@ -347,7 +348,7 @@ def analysis_segment_execute(*, analysis_id: int, index: int, storage_try: int =
 
     def step() -> bool:
         try:
-            return analysis_segment_run(analysis_id=analysis_id, index=index)
+            return analysis_segment_run(analysis_id=analysis_id, index=index, worker=worker)
         except StorageUnavailable as exc:
             if storage_try < storage_tries or storage_tries <= 1:
                 raise

@@ -1,13 +1,19 @@
 """The project report: the latest finished analysis of each footage, side by side, and all of them
-on one relative clock (time since each clip started), both read from what finalize stored."""
+on one relative clock (time since each clip started), both read from what finalize stored; and the
+crowd statistics of each (95% intervals over face tracks) with the differences from the footage
+before it, from `analysis.selectors.analyses_comparison` (the engine that compares marked moments)."""
 from __future__ import annotations
 
 from django.db.models import Count
 
+from analysis import selectors as analysis_selectors
 from analysis.models import Analysis, FaceObservation, Project, TimelineBucket
+from ml.engine.comparison import estimate_of
 from ml.engine.labels import EMOTIONS
 
-from ..formatting import dominant_of, emotion_rows, format_timestamp, group_shares, shares_from_counts
+from ..formatting import (dominant_of, emotion_rows, format_timestamp, group_shares, shares_from_counts,
+                          statistic_cell)
+from .marked_moments import flagged_differences
 from .summary import emotion_count_aggregates, has_full_summary
 from .timeline import Timeline, bucket_dict, timeline_of
 
@@ -35,9 +41,29 @@ def _counted_without_summary(analyses: list[Analysis]) -> dict[int, dict]:
     return counted
 
 
+# The crowd numbers the project table shows per analysis, each with its interval.
+PROJECT_STATISTICS = ("positive", "negative", "neutral", "attention", "valence")
+
+
+def _statistics_cells(statistics: dict) -> dict:
+    pose = statistics["attention"]["observations_with_pose"]
+    return {metric: statistic_cell(metric, estimate_of(statistics, metric), pose_observations=pose)
+            for metric in PROJECT_STATISTICS}
+
+
 def project_comparison(*, analyses: list[Analysis]) -> list[dict]:
-    """One row per analysis: its key figures."""
+    """One row per analysis: its key figures; `statistics` (positive, negative, neutral, attention,
+    valence as cells with their 95% intervals over face tracks), `tracks`, and `differences`: the numbers
+    flagged against the row before it (intervals separate and the permutation test over tracks rejects
+    at 5%)."""
     counted = _counted_without_summary(analyses)
+    crowd = analysis_selectors.analyses_comparison(analyses)
+    statistics = {row["id"]: row["statistics"] for row in crowd["analyses"]}
+    names = {a.pk: a.footage.original_name for a in analyses}
+    differences: dict[int, list[dict]] = {}
+    for pair in crowd["differences"]:
+        differences[pair["second"]] = flagged_differences(
+            pair, (names[pair["first"]], statistics[pair["first"]]), (names[pair["second"]], statistics[pair["second"]]))
     rows = []
     for a in analyses:
         s = a.summary or {}
@@ -57,6 +83,10 @@ def project_comparison(*, analyses: list[Analysis]) -> list[dict]:
             "emotion_shares": shares, "share_rows": emotion_rows(shares),
             "dominant_emotion": dominant_of(shares) if faces else None,
             **{f"{k}_share": v for k, v in group_shares(shares).items()},
+            "tracks": statistics[a.pk]["tracks"] if a.pk in statistics else None,
+            "too_few_tracks": statistics[a.pk]["too_few_tracks"] if a.pk in statistics else None,
+            "statistics": _statistics_cells(statistics[a.pk]) if a.pk in statistics else None,
+            "differences": differences.get(a.pk, []),
         })
     return rows
 

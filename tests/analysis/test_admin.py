@@ -6,12 +6,12 @@ from django.contrib import admin
 from django.urls import reverse
 
 from analysis import services
-from analysis.models import Analysis, AnalysisSegment, FaceObservation, Footage, Project, TimelineBucket
+from analysis.models import Analysis, AnalysisSegment, FaceObservation, Footage, Moment, Project, TimelineBucket
 from tests.factories import UserFactory
 
 from .conftest import clip, upload
 
-MODELS = [Project, Footage, Analysis, AnalysisSegment, FaceObservation, TimelineBucket]
+MODELS = [Project, Footage, Analysis, AnalysisSegment, FaceObservation, TimelineBucket, Moment]
 
 
 @pytest.mark.parametrize("model", MODELS)

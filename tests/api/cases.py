@@ -81,6 +81,7 @@ def member(w, s): return {"slug": s.org.slug, "membership_id": s.membership.pk}
 def invitation(w, s): return {"slug": s.org.slug, "invitation_id": s.invitation.pk}
 def delivery(w, s): return {"id": s.endpoint.pk, "delivery_id": s.delivery.pk}
 def live(w, s): return {"id": s.live_session.pk}
+def marked_moment(w, s): return {"id": s.analysis.pk, "moment_id": s.moment.pk}
 
 
 V1 = "/api/v1"
@@ -124,6 +125,11 @@ CASES = [
     Case("GET", f"{V1}/analyses/{{id}}/timeline/", analysis),
     Case("GET", f"{V1}/analyses/{{id}}/observations/", analysis),
     Case("GET", f"{V1}/analyses/{{id}}/observations/", analysis, query="?format=csv"),
+    Case("GET", f"{V1}/analyses/{{id}}/moments/", analysis),
+    Case("POST", f"{V1}/analyses/{{id}}/moments/", analysis, lambda w: {"name": "Q&A", "t_start": 2.5, "t_end": 5.0},
+         ok=201, allowed=ANALYSTS),
+    Case("DELETE", f"{V1}/analyses/{{id}}/moments/{{moment_id}}/", marked_moment, ok=204, allowed=ANALYSTS),
+    Case("GET", f"{V1}/analyses/{{id}}/moments/comparison/", analysis),
     # Platform records: read for members, write for platform admins
     Case("GET", f"{V1}/model-versions/", allowed=CALLERS),
     Case("GET", f"{V1}/model-versions/{{id}}/", lambda w: {"id": w.model_version.pk}, allowed=CALLERS),

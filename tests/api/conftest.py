@@ -20,8 +20,8 @@ from ml import registry
 from ml.engine.labels import EMOTIONS
 from ml.models import BiasAudit, Dataset, Evaluation, JobStatus
 from tests.factories import (AnalysisFactory, FootageFactory, InvitationFactory, MembershipFactory,
-                             LiveSessionFactory, ModelVersionFactory, OrganisationFactory, ProjectFactory, UserFactory,
-                             member_of)
+                             LiveSessionFactory, ModelVersionFactory, MomentFactory, OrganisationFactory,
+                             ProjectFactory, UserFactory, member_of)
 from webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 
 ROLES = (Role.OWNER, Role.ADMIN, Role.ANALYST, Role.VIEWER)
@@ -99,6 +99,7 @@ class Side:
     membership: object = None      # a viewer who is neither the caller nor an owner
     invitation: object = None
     live_session: object = None    # a running stream-URL session
+    moment: object = None          # a moment marked on `analysis`
 
 
 @dataclass
@@ -124,6 +125,7 @@ def _side(org, model_version) -> Side:
     side.analysis = AnalysisFactory(footage=side.footage, model_version=model_version, status="succeeded",
                                     progress=1.0, summary={"faces_detected": 30})
     add_results(side.analysis)
+    side.moment = MomentFactory(analysis=side.analysis, name="Opening act", t_start=0.0, t_end=2.5)
     side.queued_analysis = AnalysisFactory(footage=side.footage, model_version=model_version)
     side.endpoint = WebhookEndpoint.objects.create(organisation=org, url="http://127.0.0.1:9/hook",
                                                    events=[Event.ANALYSIS_SUCCEEDED])

@@ -23,6 +23,8 @@ REQUIRED = {
     ("post", "/api/v1/analyses/{id}/cancel/"),
     ("get", "/api/v1/analyses/{id}/timeline/"),
     ("get", "/api/v1/analyses/{id}/observations/"),
+    ("get", "/api/v1/analyses/{id}/moments/"), ("post", "/api/v1/analyses/{id}/moments/"),
+    ("delete", "/api/v1/analyses/{id}/moments/{moment_id}/"), ("get", "/api/v1/analyses/{id}/moments/comparison/"),
     ("get", "/api/v1/model-versions/"), ("get", "/api/v1/model-versions/{id}/"),
     ("post", "/api/v1/model-versions/{id}/activate/"),
     ("get", "/api/v1/datasets/"), ("post", "/api/v1/datasets/"),

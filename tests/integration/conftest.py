@@ -17,6 +17,22 @@ def clip(pattern: str) -> Path:
     return shared_glob("media/videos", pattern)
 
 
+OBSERVATION_FIELDS = ("segment_index", "t", "frame_index", "track_id", "segment_track_id", "x", "y", "w", "h",
+                      "detector_score", "top_emotion")
+BUCKET_FIELDS = ("t_start", "t_end", "frames", "faces", "unique_tracks", "emotion_counts", "emotion_shares")
+
+
+def analysis_results(analysis):
+    """What an analysis produced, comparable between runs: its observations (floats rounded), its summary's
+    shares and its timeline buckets."""
+    from analysis.models import Analysis, FaceObservation, TimelineBucket
+    rows = FaceObservation.objects.filter(analysis=analysis).order_by("segment_index", "t", "x", "y")
+    observations = [tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+                    for row in rows.values_list(*OBSERVATION_FIELDS, *FaceObservation.PROB_FIELDS)]
+    buckets = list(TimelineBucket.objects.filter(analysis=analysis).order_by("index").values_list(*BUCKET_FIELDS))
+    return observations, Analysis.objects.get(pk=analysis.pk).summary["emotion_shares"], buckets
+
+
 def timeline_bars(html: str) -> list[float]:
     """The emotion-timeline bar heights (shares) the analysis page hands to plotly.js (non-empty buckets only)."""
     match = re.search(r'<script type="application/json" class="js-figure" data-target="fig-timeline">(.*?)</script>',

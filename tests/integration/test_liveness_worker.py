@@ -28,17 +28,14 @@ from django.utils import timezone
 
 from accounts.models import Role
 from analysis import services
-from analysis.models import Analysis, AnalysisSegment, FaceObservation, Footage, TimelineBucket
+from analysis.models import Analysis, AnalysisSegment, Footage
 from tests.conftest import require_services, wait_until
 from tests.factories import OrganisationFactory, ProjectFactory, member_of
 
-from .conftest import clip
+from .conftest import analysis_results, clip
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-OBSERVATION_FIELDS = ("segment_index", "t", "frame_index", "track_id", "segment_track_id", "x", "y", "w", "h",
-                      "detector_score", "top_emotion", *FaceObservation.PROB_FIELDS)
-BUCKET_FIELDS = ("t_start", "t_end", "frames", "faces", "unique_tracks", "emotion_counts", "emotion_shares")
 
 
 @pytest.fixture
@@ -69,14 +66,6 @@ def finished(analysis: Analysis) -> bool:
     return Analysis.objects.get(pk=analysis.pk).is_finished
 
 
-def results(analysis: Analysis):
-    rows = FaceObservation.objects.filter(analysis=analysis).order_by("segment_index", "t", "x", "y")
-    observations = [tuple(round(v, 6) if isinstance(v, float) else v for v in row)
-                    for row in rows.values_list(*OBSERVATION_FIELDS)]
-    buckets = list(TimelineBucket.objects.filter(analysis=analysis).order_by("index").values_list(*BUCKET_FIELDS))
-    return observations, Analysis.objects.get(pk=analysis.pk).summary["emotion_shares"], buckets
-
-
 def watchdog_pass() -> dict:
     out = StringIO()
     call_command("watchdog", "--json", stdout=out)
@@ -103,7 +92,7 @@ def test_a_worker_killed_mid_segment_is_replaced_and_the_results_match_a_clean_r
     analysis.refresh_from_db()
     assert analysis.status == "succeeded", analysis.error
     assert AnalysisSegment.objects.get(pk=running.pk).attempts >= 2
-    assert results(analysis) == results(clean)
+    assert analysis_results(analysis) == analysis_results(clean)
 
 
 def test_messages_the_broker_lost_are_sent_again_by_the_watchdog(webcam, start_worker, settings):

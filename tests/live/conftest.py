@@ -2,18 +2,14 @@
 media, a real ASGI server (daphne) on a free port, a WebSocket client, and a loopback MJPEG server."""
 from __future__ import annotations
 
-import base64
 import json
 import os
-import socket
-import struct
 import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
-import numpy as np
 import pytest
 
 from accounts.models import Role
@@ -140,83 +136,32 @@ def session_cookie(user) -> str:
 
 
 class WebSocketClient:
-    """A plain RFC 6455 client over a socket (the test process cannot use autobahn's asyncio flavour:
-    daphne, an installed app, already chose Twisted for it). A thread reads every message the server
-    sends into `messages` (JSON decoded); `send_bytes` sends one masked binary message."""
+    """A WebSocket client (the `websockets` library's synchronous one) whose thread reads every message
+    the server sends into `messages` (JSON decoded). The synchronous client keeps the test process off
+    asyncio, which daphne, an installed app, has already claimed for Twisted."""
 
     def __init__(self, url: str, *, origin: str, cookie: str = ""):
-        host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
-        path = "/" + url.split("//", 1)[1].split("/", 1)[1]
+        from websockets.sync.client import connect
         self.messages: list = []
         self.closed_code = None
         self._closed = threading.Event()
-        self._lock = threading.Lock()
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n"
-                   + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n")
-        self.sock.sendall(request.encode())
-        self._buffer = b""
-        while b"\r\n\r\n" not in self._buffer:
-            chunk = self.sock.recv(4096)
-            assert chunk, "the server closed the connection during the handshake"
-            self._buffer += chunk
-        head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 101"), head.decode(errors="replace")
-        self.sock.settimeout(None)
+        self.connection = connect(url, origin=origin, additional_headers={"Cookie": cookie} if cookie else None,
+                                  compression=None, proxy=None, open_timeout=10, max_size=None)
         threading.Thread(target=self._read_forever, daemon=True).start()
 
-    def _exactly(self, n: int) -> bytes:
-        while len(self._buffer) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed")
-            self._buffer += chunk
-        data, self._buffer = self._buffer[:n], self._buffer[n:]
-        return data
-
     def _read_forever(self) -> None:
-        parts, kind = [], None
+        from websockets.exceptions import ConnectionClosed
         try:
-            while True:
-                first, second = self._exactly(2)
-                opcode, length = first & 0x0F, second & 0x7F
-                if length == 126:
-                    length = struct.unpack(">H", self._exactly(2))[0]
-                elif length == 127:
-                    length = struct.unpack(">Q", self._exactly(8))[0]
-                payload = self._exactly(length)
-                if opcode == 8:
-                    self.closed_code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
-                    break
-                if opcode == 9:
-                    self._send_frame(10, payload)
-                    continue
-                if opcode in (1, 2):
-                    kind, parts = opcode, [payload]
-                elif opcode == 0:
-                    parts.append(payload)
-                if first & 0x80 and opcode in (0, 1, 2):
-                    data = b"".join(parts)
-                    self.messages.append(json.loads(data.decode()) if kind == 1 else data)
-        except (ConnectionError, OSError, ValueError):
+            for message in self.connection:
+                self.messages.append(json.loads(message) if isinstance(message, str) else message)
+        except (ConnectionClosed, OSError, ValueError):
             pass
         finally:
+            self.closed_code = self.connection.close_code
             self._closed.set()
 
-    def _send_frame(self, opcode: int, payload: bytes) -> None:
-        mask = os.urandom(4)
-        n = len(payload)
-        header = bytes([0x80 | opcode]) + (bytes([0x80 | n]) if n < 126 else
-                                           bytes([0x80 | 126]) + struct.pack(">H", n) if n < 65536 else
-                                           bytes([0x80 | 127]) + struct.pack(">Q", n))
-        body = np.frombuffer(payload, np.uint8) ^ np.resize(np.frombuffer(mask, np.uint8), n)
-        with self._lock:
-            self.sock.sendall(header + mask + body.tobytes())
-
     def send_bytes(self, data: bytes) -> None:
-        self._send_frame(2, data)
+        self.connection.send(data)
 
     def wait_for(self, predicate, timeout: float = 60.0, what: str = "a message"):
         return wait_for(lambda: next((m for m in list(self.messages) if isinstance(m, dict) and predicate(m)), None),
@@ -227,13 +172,8 @@ class WebSocketClient:
         return self.closed_code
 
     def close(self) -> None:
-        if not self._closed.is_set():
-            try:
-                self._send_frame(8, struct.pack(">H", 1000))
-            except OSError:
-                pass
-            self._closed.wait(5)
-        self.sock.close()
+        self.connection.close()
+        self._closed.wait(5)
 
 
 # --------------------------------------------------------------------------- a loopback MJPEG camera
