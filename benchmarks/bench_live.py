@@ -100,7 +100,8 @@ def sustained_rate(analyser, config, frame: bytes, seconds: float) -> dict:
 
 # --- End to end: a real server, a real WebSocket ---------------------------------------------------------
 
-FRAME_HEADER = struct.Struct("<d")   # the live page's header: the sender's clock in ms (live/consumers.py)
+FRAME_HEADER = struct.Struct("<d")
+CROWD_SEND_FPS = 20.0   # the live page's header: the sender's clock in ms (live/consumers.py)
 
 
 class LiveSocket:
@@ -238,13 +239,14 @@ def end_to_end(args, webcam_frames: list[bytes], crowd_frame: bytes) -> dict:
         log(f"end to end ({mode} worker): {args.fps:g} fps for {args.seconds:g} s")
         webcam = _measure(sock, webcam_frames, args.fps, args.seconds)
         log(f"  webcam: {webcam}")
-        crowd = _measure(sock, [crowd_frame], 30.0, min(args.seconds, 15.0))
+        # Faster than the worker can go (about 10 frames/s with ten faces here), under the consumer's limit.
+        crowd = _measure(sock, [crowd_frame], CROWD_SEND_FPS, min(args.seconds, 15.0))
         log(f"  crowd: {crowd}")
         return {"server": "daphne", "live_worker": mode,
                 "channel_layer": "redis" if mode == "external" else "in-memory",
                 "database": connection.vendor, "webcam_clip_07": webcam,
                 "meets_p95_target": (webcam["latency_ms"]["p95"] or float("inf")) <= P95_TARGET_MS,
-                "crowd_about_10_faces_sent_at_30_fps": crowd}
+                f"crowd_about_10_faces_sent_at_{CROWD_SEND_FPS:g}_fps": crowd}
     finally:
         if sock is not None:
             sock.close()
