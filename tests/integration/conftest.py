@@ -17,6 +17,24 @@ def clip(pattern: str) -> Path:
     return shared_glob("media/videos", pattern)
 
 
+def stored_webcam_clip():
+    """The 2.4 s webcam clip `07_*`, uploaded by an analyst of a new organisation to the default storage
+    (local files, or S3 when a test points the storage there); ready to analyse."""
+    from django.core.files import File
+
+    from accounts.models import Role
+    from analysis import services
+    from tests.factories import OrganisationFactory, ProjectFactory, member_of
+
+    org = OrganisationFactory()
+    user = member_of(org, Role.ANALYST)
+    with open(clip("07_*"), "rb") as fh:
+        footage = services.footage_create_from_upload(project=ProjectFactory(organisation=org), uploaded_by=user,
+                                                      uploaded_file=File(fh, name="webcam.mp4"))
+    assert footage.status == "ready", footage.rejection_reason
+    return footage
+
+
 OBSERVATION_FIELDS = ("segment_index", "t", "frame_index", "track_id", "segment_track_id", "x", "y", "w", "h",
                       "detector_score", "top_emotion")
 BUCKET_FIELDS = ("t_start", "t_end", "frames", "faces", "unique_tracks", "emotion_counts", "emotion_shares")

@@ -22,17 +22,14 @@ from io import StringIO
 
 import pytest
 import redis
-from django.core.files import File
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts.models import Role
 from analysis import services
 from analysis.models import Analysis, AnalysisSegment, Footage
 from tests.conftest import require_services, wait_until
-from tests.factories import OrganisationFactory, ProjectFactory, member_of
 
-from .conftest import analysis_results, clip
+from .conftest import analysis_results, stored_webcam_clip
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -43,13 +40,7 @@ def webcam(transactional_db, model_version, settings):
     """The 2.4 s webcam clip, stored: three 1 s segments at 5 frames per second."""
     require_services()
     settings.EMO7ION_SEGMENT_SECONDS = 1.0
-    org = OrganisationFactory()
-    user = member_of(org, Role.ANALYST)
-    with open(clip("07_*"), "rb") as fh:
-        footage = services.footage_create_from_upload(project=ProjectFactory(organisation=org), uploaded_by=user,
-                                                      uploaded_file=File(fh, name="webcam.mp4"))
-    assert footage.status == "ready", footage.rejection_reason
-    return footage
+    return stored_webcam_clip()
 
 
 def worker_env(**extra) -> dict:
@@ -151,10 +142,7 @@ def test_an_s3_outage_is_waited_out_by_retrying_the_storage_reads(s3_storage, st
     require_services()
     settings.EMO7ION_SEGMENT_SECONDS = 1.0
     settings.EMO7ION_CACHE_DIR = str(tmp_path / "web-cache")
-    org = OrganisationFactory()
-    with open(clip("07_*"), "rb") as fh:
-        footage = services.footage_create_from_upload(project=ProjectFactory(organisation=org), uploaded_file=File(
-            fh, name="webcam.mp4"), uploaded_by=member_of(org, Role.ANALYST))
+    footage = stored_webcam_clip()
     port = s3_storage["endpoint"].rsplit(":", 1)[1]
     moto = int(subprocess.run(["lsof", "-t", f"-iTCP:{port}", "-sTCP:LISTEN"], capture_output=True, text=True,
                               check=True).stdout.split()[0])

@@ -11,16 +11,13 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.files import File
 
-from accounts.models import Role
 from analysis import services
 from analysis.models import Analysis, AnalysisSegment
 from ml import registry, runtime
 from tests.conftest import require_services, wait_until
-from tests.factories import OrganisationFactory, ProjectFactory, member_of
 
-from .conftest import analysis_results, clip
+from .conftest import analysis_results, stored_webcam_clip
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -49,12 +46,7 @@ def model_only_in_storage(s3_storage, tmp_path):
 def webcam_in_s3(transactional_db, s3_storage, settings):
     require_services()
     settings.EMO7ION_SEGMENT_SECONDS = SEGMENT_SECONDS
-    org = OrganisationFactory()
-    user = member_of(org, Role.ANALYST)
-    with open(clip("07_*"), "rb") as fh:
-        footage = services.footage_create_from_upload(project=ProjectFactory(organisation=org), uploaded_by=user,
-                                                      uploaded_file=File(fh, name="webcam.mp4"))
-    assert footage.status == "ready", footage.rejection_reason
+    footage = stored_webcam_clip()
     assert footage.file.storage.__class__.__name__ == "S3Storage"
     return footage
 
