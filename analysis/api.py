@@ -29,8 +29,8 @@ from .models import Analysis, FaceObservation, Footage, Project
 from .serializers import (AnalysisCreateSerializer, AnalysisSerializer, DirectUploadCompleteSerializer,
                           DirectUploadPlanSerializer, DirectUploadStartSerializer, FootageSerializer,
                           FootageUploadSerializer, MomentComparisonSerializer, MomentCreateSerializer,
-                          MomentSerializer, ObservationSerializer, ProjectCreateSerializer,
-                          ProjectSerializer, ProjectUpdateSerializer, TimelineSerializer,
+                          MomentSerializer, ObservationSerializer, ProjectComparisonSerializer,
+                          ProjectCreateSerializer, ProjectSerializer, ProjectUpdateSerializer, TimelineSerializer,
                           UploadProgressSerializer)
 
 
@@ -46,6 +46,7 @@ class ProjectViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Retr
     action_permissions = {
         "list": VIEW, "retrieve": VIEW, "create": MANAGE_PROJECTS, "partial_update": MANAGE_PROJECTS,
         "destroy": MANAGE_PROJECTS, "footage": {"get": VIEW, "post": UPLOAD}, "footage_uploads": UPLOAD,
+        "comparison": VIEW,
     }
 
     def get_base_queryset(self):
@@ -116,6 +117,16 @@ class ProjectViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.Retr
         body = {"footage": FootageSerializer(footage).data, **asdict(plan),
                 "complete_url": request.build_absolute_uri(reverse("api:footage-complete", args=[footage.pk]))}
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+    @extend_schema(responses=ProjectComparisonSerializer, filters=False)
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def comparison(self, request, pk=None):
+        """The project's footage side by side, as on its report page: the latest succeeded analysis of each
+        footage, in upload order, with its crowd statistics over the whole footage (each a 95% interval over
+        face tracks), and each against the footage before it: difference, two-sided permutation-test p-value
+        over tracks, and `flagged` when the intervals separate and p < 0.05."""
+        return Response(ProjectComparisonSerializer(selectors.project_comparison(self.get_object())).data)
 
 
 class FootageViewSet(OrganisationScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,

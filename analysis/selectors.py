@@ -62,10 +62,33 @@ def analysis_get(user, pk, action: str = VIEW) -> Analysis:
 
 
 def project_analyses(project: Project) -> QuerySet[Analysis]:
-    """Every analysis of the project, newest first (the project page). The project report compares only
-    the latest succeeded analysis of each footage: reports.selectors.project_latest_analyses."""
+    """Every analysis of the project, newest first (the project page). The project report and its API
+    compare only the latest succeeded analysis of each footage: `project_latest_analyses`."""
     return (Analysis.objects.filter(footage__project=project)
             .select_related("footage", "model_version").order_by("-created_at"))
+
+
+def project_latest_analyses(project: Project) -> list[Analysis]:
+    """The latest succeeded analysis of each footage of the project, in upload order (one per
+    footage, so a re-analysed clip is not counted twice)."""
+    latest: dict[int, Analysis] = {}
+    qs = (Analysis.objects.filter(footage__project_id=project.pk, status=Analysis.Status.SUCCEEDED)
+          .select_related("footage", "model_version").order_by("footage_id", "-finished_at", "-pk"))
+    for analysis in qs:
+        latest.setdefault(analysis.footage_id, analysis)
+    return sorted(latest.values(), key=lambda a: (a.footage.created_at, a.footage_id))
+
+
+def project_comparison(project: Project) -> dict:
+    """`analyses_comparison` over the project's latest succeeded analysis of each footage, each row
+    naming its footage (the project report's table, for the API)."""
+    analyses = project_latest_analyses(project)
+    comparison = analyses_comparison(analyses)
+    footage_of = {a.pk: a.footage for a in analyses}
+    for row in comparison["analyses"]:
+        footage = footage_of[row["id"]]
+        row.update(footage=footage.pk, footage_name=footage.original_name)
+    return {"project": project.pk, **comparison}
 
 
 def timeline_for(analysis: Analysis) -> QuerySet[TimelineBucket]:

@@ -281,3 +281,21 @@ class MomentComparisonSerializer(serializers.Serializer):
     differences = PairDifferencesSerializer(many=True, help_text="every pair of moments (first, second: moment ids)")
     method = serializers.DictField(allow_null=True,
                                    help_text="resamples, permutations, level, alpha, unit, min_tracks, seed")
+
+
+class AnalysisStatisticsSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="the analysis")
+    footage = serializers.IntegerField()
+    footage_name = serializers.CharField()
+    statistics = GroupStatisticsSerializer()
+
+
+class ProjectComparisonSerializer(serializers.Serializer):
+    project = serializers.IntegerField()
+    names = serializers.ListField(child=serializers.CharField(), help_text="the metrics compared, in order")
+    analyses = AnalysisStatisticsSerializer(many=True, help_text="the latest succeeded analysis of each footage, "
+                                                                 "in upload order")
+    differences = PairDifferencesSerializer(many=True, help_text="each analysis against the one before it "
+                                                                 "(first, second: analysis ids)")
+    method = serializers.DictField(allow_null=True,
+                                   help_text="resamples, permutations, level, alpha, unit, min_tracks, seed")

@@ -24,7 +24,7 @@ from . import exports
 from .figures import analysis_figures, project_shares_figure, project_timeline_figure, statistics_figures
 from .formatting import DEFINITIONS, format_span
 from .selectors import (analysis_marked_moments, analysis_report, analysis_tracks_page, frame_has_faces,
-                        project_comparison, project_latest_analyses, project_timeline, track_columns)
+                        project_comparison, project_timeline, track_columns)
 from .thumbnails import footage_unavailable_reason, placeholder_svg, stored_thumbnail
 
 CHARTS = (
@@ -251,7 +251,7 @@ def _project_charts(rows: list[dict], analyses: list[Analysis]) -> list[dict]:
 @require_GET
 def project_report_view(request, pk: int):
     project = analysis_selectors.project_get(request.user, pk)
-    analyses = project_latest_analyses(project=project)
+    analyses = analysis_selectors.project_latest_analyses(project)
     rows = project_comparison(analyses=analyses)
     return render(request, "reports/project_report.html", {
         "project": project, "rows": rows, "charts": _project_charts(rows, analyses), "definitions": DEFINITIONS,

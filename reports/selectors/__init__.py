@@ -10,7 +10,7 @@
 - statistics: the crowd statistics (intervals over tracks, attention, derived valence) and engagement
 - report:     the whole analysis report
 """
-from .comparison import project_comparison, project_latest_analyses, project_timeline
+from .comparison import project_comparison, project_timeline
 from .marked_moments import analysis_marked_moments
 from .model import analysis_model_info
 from .moments import MOMENTS_PER_KIND, analysis_key_moments, frame_has_faces, frame_observations
@@ -24,5 +24,5 @@ __all__ = [
     "DEFAULT_TRACK_SORT", "MOMENTS_PER_KIND", "TRACKS_PER_PAGE", "Timeline", "analysis_key_figures", "analysis_marked_moments",
     "analysis_key_moments", "analysis_model_info", "analysis_report", "analysis_statistics", "analysis_timeline",
     "analysis_tracks_page", "clean_track_sort", "duration_of", "frame_has_faces", "frame_observations", "observations_of",
-    "project_comparison", "project_latest_analyses", "project_timeline", "track_columns",
+    "project_comparison", "project_timeline", "track_columns",
 ]

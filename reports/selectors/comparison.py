@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Count
 
 from analysis import selectors as analysis_selectors
-from analysis.models import Analysis, FaceObservation, Project, TimelineBucket
+from analysis.models import Analysis, FaceObservation, TimelineBucket
 from ml.engine.comparison import estimate_of
 from ml.engine.labels import EMOTIONS
 
@@ -16,18 +16,6 @@ from ..formatting import (dominant_of, emotion_rows, format_timestamp, group_sha
 from .marked_moments import flagged_differences
 from .summary import emotion_count_aggregates, has_full_summary
 from .timeline import Timeline, bucket_dict, timeline_of
-
-
-def project_latest_analyses(*, project: Project) -> list[Analysis]:
-    """The latest succeeded analysis of each footage of the project, in upload order (one per
-    footage, so a re-analysed clip is not counted twice). Not `analysis.selectors.project_analyses`,
-    which lists every analysis of the project, newest first, for the project page."""
-    latest: dict[int, Analysis] = {}
-    qs = (Analysis.objects.filter(footage__project_id=project.pk, status=Analysis.Status.SUCCEEDED)
-          .select_related("footage", "model_version").order_by("footage_id", "-finished_at", "-pk"))
-    for a in qs:
-        latest.setdefault(a.footage_id, a)
-    return sorted(latest.values(), key=lambda a: (a.footage.created_at, a.footage_id))
 
 
 def _counted_without_summary(analyses: list[Analysis]) -> dict[int, dict]:

@@ -107,6 +107,7 @@ CASES = [
     Case("PATCH", f"{V1}/projects/{{id}}/", project, lambda w: {"name": "Renamed"}, allowed=ANALYSTS),
     Case("DELETE", f"{V1}/projects/{{id}}/", project, ok=204, allowed=ANALYSTS),
     Case("GET", f"{V1}/projects/{{id}}/footage/", project),
+    Case("GET", f"{V1}/projects/{{id}}/comparison/", project),
     Case("POST", f"{V1}/projects/{{id}}/footage/", project,
          lambda w: {"file": SimpleUploadedFile("still.png", png_bytes(), content_type="image/png")},
          fmt="multipart", ok=201, allowed=ANALYSTS),

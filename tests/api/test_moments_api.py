@@ -134,3 +134,31 @@ def test_schema_documents_moments():
     assert comparison["content"]["application/json"]["schema"]["$ref"].endswith("/MomentComparison")
     assert {"shares", "attention", "valence", "arousal", "too_few_tracks"} <= set(components["GroupStatistics"]["properties"])
     assert {"difference", "p_value", "separated", "flagged"} <= set(components["Difference"]["properties"])
+
+
+def test_the_project_comparison_gives_each_footage_its_intervals_and_flags_changes():
+    """Two footage of one project, a mixed crowd then an all-happy one: the API gives the report page's
+    statistics, each footage's intervals, and flags the happy share and valence between them."""
+    from tests.analysis.test_moments import finalized_crowd
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory()
+    mixed = make_crowd_analysis(project=project)
+    happy = finalized_crowd(project=project, faces_at=lambda t: [(k, "happy", 0.0) for k in range(12)],
+                            name="encore.mp4")
+    viewer = member_of(project.organisation, Role.VIEWER)
+    answer = client_for(viewer).get(f"/api/v1/projects/{project.pk}/comparison/")
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["project"] == project.pk
+    assert [(a["id"], a["footage_name"]) for a in body["analyses"]] == [
+        (mixed.pk, mixed.footage.original_name), (happy.pk, "encore.mp4")]
+    mixed_happy = body["analyses"][0]["statistics"]["shares"]["happy"]
+    assert mixed_happy["interval"] == mixed.summary["statistics"]["intervals"]["happy"]
+    assert body["analyses"][1]["statistics"]["shares"]["happy"]["value"] == 1.0
+    (pair,) = body["differences"]
+    assert (pair["first"], pair["second"]) == (mixed.pk, happy.pk)
+    assert {"happy", "valence"} <= set(pair["flagged"])
+
+    outsider = member_of(ProjectFactory().organisation, Role.ANALYST)
+    assert client_for(outsider).get(f"/api/v1/projects/{project.pk}/comparison/").status_code == 404

@@ -14,7 +14,7 @@ REQUIRED = {
     ("get", "/api/v1/organisations/"),
     ("get", "/api/v1/projects/"), ("post", "/api/v1/projects/"),
     ("get", "/api/v1/projects/{id}/"), ("patch", "/api/v1/projects/{id}/"), ("delete", "/api/v1/projects/{id}/"),
-    ("post", "/api/v1/projects/{id}/footage/"),
+    ("post", "/api/v1/projects/{id}/footage/"), ("get", "/api/v1/projects/{id}/comparison/"),
     ("post", "/api/v1/projects/{id}/footage/uploads/"),
     ("post", "/api/v1/footage/{id}/complete/"),
     ("get", "/api/v1/footage/{id}/"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from analysis import selectors as analysis_selectors
 from analysis.models import Analysis, AnalysisSegment, TimelineBucket
 from ml.engine.labels import EMOTIONS
 from ml.engine.timeline import aggregate_timeline
@@ -191,7 +192,7 @@ def test_project_comparison_and_aggregated_timeline(scene_analysis):
     Analysis.objects.filter(pk=scene_analysis.pk).update(finished_at="2024-01-01T00:00:00Z")
     AnalysisFactory(footage=FootageFactory(project=project), status=Analysis.Status.RUNNING)
 
-    analyses = reports.project_latest_analyses(project=project)
+    analyses = analysis_selectors.project_latest_analyses(project)
     assert [a.pk for a in analyses] == [scene_analysis.pk, other.pk]
     rows = reports.project_comparison(analyses=analyses)
     assert [r["faces_seen"] for r in rows] == [80, 80]
