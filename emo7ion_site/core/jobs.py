@@ -124,6 +124,16 @@ class JobCancelled(Exception):
     """Raised by a job's work when it stopped because someone asked it to: the job ends cancelled."""
 
 
+class JobPaused(Exception):
+    """Raised by a job's work when it stopped at its budget with everything needed to go on (a training
+    run's checkpoint): the job is left `status` (its model's paused state), neither finished nor failed,
+    in one write, so nobody ever sees it cancelled on the way."""
+
+    def __init__(self, status: str = "paused"):
+        super().__init__(status)
+        self.status = status
+
+
 def _log_fields(job) -> list[str]:
     return ["log"] if hasattr(job, "log") else []
 
@@ -174,7 +184,7 @@ def job_run(job, work: Callable[[], Iterable[str] | None], *,
     """Start `job`, run `work()` and record how it ended; returns the job.
 
     `work` returns the names of the fields it set (saved with the succeeded status), or raises
-    `JobCancelled` to end the job cancelled. Any other error ends it failed with `failure_message`;
+    `JobCancelled` to end the job cancelled, or `JobPaused` to leave it paused. Any other error ends it failed with `failure_message`;
     an unexpected one also leaves its traceback in the log. Whatever happens, the row says so and
     the worker carries on: only KeyboardInterrupt and SystemExit go through. A job that already
     finished (a redelivered task) is left alone.
@@ -186,6 +196,9 @@ def job_run(job, work: Callable[[], Iterable[str] | None], *,
         fields = work()
     except JobCancelled:
         job_finish(job, JobStatus.CANCELLED)
+    except JobPaused as paused:
+        job.status, job.error, job.finished_at = paused.status, "", None
+        job.save(update_fields=["status", "error", "finished_at", *_log_fields(job)])
     except BaseException as exc:  # noqa: BLE001 - the row must say what happened, whatever it was
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise

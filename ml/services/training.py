@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from emo7ion_site.core.jobs import JobCancelled, enqueue_on_commit
+from emo7ion_site.core.jobs import JobCancelled, JobPaused, enqueue_on_commit
 from ml import registry
 from ml.models import Dataset, ModelVersion, TrainingRun, TrainingStatus, data_name_for_path
 
@@ -25,8 +25,11 @@ from .training_options import SERVICE_OPTIONS, check_trainable, training_data_pa
 logger = logging.getLogger(__name__)
 
 
-class TrainingPaused(JobCancelled):
-    """The run stopped at its time budget with a complete checkpoint: it ends paused, not cancelled."""
+class TrainingPaused(JobPaused):
+    """The run stopped at its time budget with a complete checkpoint: it is left paused."""
+
+    def __init__(self):
+        super().__init__(TrainingStatus.PAUSED)
 
 
 def _enqueue(run: TrainingRun) -> None:
@@ -88,13 +91,7 @@ def training_run_execute(*, run: TrainingRun, echo: Callable[[str], None] | None
         if echo:
             echo(line)
 
-    outcome: dict = {}
-    run = ml_job_run(run, lambda: _work(run, say, outcome), log=say)
-    if outcome.get("paused"):
-        # The one runner ends a stopped job `cancelled`; a paused run is neither finished nor failed.
-        TrainingRun.objects.filter(pk=run.pk).update(status=TrainingStatus.PAUSED, finished_at=None)
-        run.status, run.finished_at = TrainingStatus.PAUSED, None
-    return run
+    return ml_job_run(run, lambda: _work(run, say), log=say)
 
 
 def _version_name(run: TrainingRun) -> str:
@@ -144,7 +141,7 @@ def _cancel_requested(run: TrainingRun) -> Callable[[], bool]:
     return lambda: TrainingRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
 
 
-def _work(run: TrainingRun, say: Callable[[str], None], outcome: dict) -> tuple[str, ...]:
+def _work(run: TrainingRun, say: Callable[[str], None]) -> tuple[str, ...]:
     TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
     if run.cancel_requested:
         raise JobCancelled
@@ -162,10 +159,10 @@ def _work(run: TrainingRun, say: Callable[[str], None], outcome: dict) -> tuple[
     run.save(update_fields=["log"])
     if run.is_cross_validation:
         return _cross_validate(run, engine_cfg, say)
-    return _train_one(run, engine_cfg, say, outcome)
+    return _train_one(run, engine_cfg, say)
 
 
-def _train_one(run: TrainingRun, engine_cfg, say: Callable[[str], None], outcome: dict) -> tuple[str, ...]:
+def _train_one(run: TrainingRun, engine_cfg, say: Callable[[str], None]) -> tuple[str, ...]:
     from ml.engine.training import train
 
     result = train(engine_cfg, on_epoch=_epoch_recorder(run, say), should_stop=_cancel_requested(run))
@@ -174,7 +171,6 @@ def _train_one(run: TrainingRun, engine_cfg, say: Callable[[str], None], outcome
         shutil.rmtree(engine_cfg.output_dir, ignore_errors=True)
         raise JobCancelled
     if result.paused:
-        outcome["paused"] = True
         say(f"paused after epoch {len(result.history)}/{engine_cfg.epochs} at its time budget; the checkpoint "
             "is complete: resume the run to continue it")
         raise TrainingPaused

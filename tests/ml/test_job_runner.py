@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from emo7ion_site import celery_app
-from emo7ion_site.core.jobs import JobCancelled, job_run, task_id
+from emo7ion_site.core.jobs import JobCancelled, JobPaused, job_run, task_id
 from ml import services
 from ml.models import JobStatus
 from ml.services.jobs import ml_job_run
@@ -139,6 +139,26 @@ def test_work_that_stops_on_request_ends_cancelled():
     ml_job_run(job, work)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED and job.finished_at and job.error == ""
+
+
+def test_work_that_pauses_at_its_budget_is_left_paused_never_cancelled_on_the_way():
+    """A page polling the run between two writes would otherwise show it cancelled for an instant."""
+    from django.db.models.signals import post_save
+
+    job = TrainingRunFactory()
+    written = []
+
+    def record(sender, instance, **kwargs):
+        written.append(instance.status)
+
+    post_save.connect(record, sender=type(job))
+    try:
+        ml_job_run(job, lambda: (_ for _ in ()).throw(JobPaused("paused")))
+    finally:
+        post_save.disconnect(record, sender=type(job))
+    job.refresh_from_db()
+    assert written == [JobStatus.RUNNING, "paused"]
+    assert job.status == "paused" and job.finished_at is None and job.error == ""
 
 
 @pytest.mark.parametrize("status", [JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED])
