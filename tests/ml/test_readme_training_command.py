@@ -14,19 +14,21 @@ RECIPE = ("preset", "epochs", "batch_size", "learning_rate", "warmup_epochs", "w
           "augmentation", "class_weighting", "patience", "seed", "mixed_precision")
 
 
-def _readme_command(prefix: str, preset: str = "vgg-s") -> list[str]:
+def _readme_command(prefix: str, preset: str = "vgg-s", version: str | None = None) -> list[str]:
     """The README's reproduction command starting with `prefix` for the `preset` network (the one that
-    names --val-data), with its continuation lines, as arguments."""
+    names --val-data, and `--version version` when given: the README also plans a v2 student on the same
+    network), with its continuation lines, as arguments."""
     text = (ROOT / "README.md").read_text()
     commands = [m.group(0).replace("\\\n", " ")
                 for m in re.finditer(re.escape(prefix) + r"(?:[^\n]*\\\n)*[^\n]*", text)]
-    commands = [c for c in commands if "--val-data" in c and f"--preset {preset} " in c]
+    commands = [c for c in commands if "--val-data" in c and f"--preset {preset} " in c
+                and (version is None or re.search(rf"--version {re.escape(version)}(\s|$)", c))]
     assert len(commands) == 1, f"expected one `{prefix}` {preset} command in the README, found {len(commands)}"
     return shlex.split(commands[0], comments=True)[len(shlex.split(prefix)):]
 
 
 def test_the_engine_command_in_the_readme_gives_the_shipped_models_recipe():
-    config = parse_config(_readme_command("python -m ml.engine.training ")).to_json()
+    config = parse_config(_readme_command("python -m ml.engine.training ", version=META["version"])).to_json()
     recorded = META["training"]["config"]
     assert {k: config[k] for k in RECIPE} == {k: recorded[k] for k in RECIPE}
     assert config["version"] == META["version"] and config["dataset_name"] == META["training"]["dataset_name"]
