@@ -245,3 +245,18 @@ def pytest_collection_modifyitems(items):
     the rest of the session (its browser is session-scoped), and Django's async_to_sync — which the live
     app's channel-layer sends use — refuses to run in a thread with a running loop."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+# A finalized crowd with known answers (tests/reports/conftest.py): 0-10 s ten sad/neutral people,
+# 10-18 s ten happy ones; moments, comparisons and exports are checked against it.
+@pytest.fixture
+def crowd(db):
+    from tests.reports.conftest import make_crowd_analysis
+    return make_crowd_analysis()
+
+
+@pytest.fixture
+def crowd_analyst(crowd):
+    from accounts.models import Role
+    from tests.factories import member_of
+    return member_of(crowd.footage.project.organisation, Role.ANALYST)

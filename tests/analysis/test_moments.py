@@ -38,11 +38,6 @@ def finalized_crowd(*, project, faces_at, duration: float = 20.0, name: str = "c
     return analysis
 
 
-@pytest.fixture
-def crowd():
-    return make_crowd_analysis()
-
-
 def mark(analysis, name, t_start, t_end, **kwargs):
     return services.moment_create(analysis=analysis, name=name, t_start=t_start, t_end=t_end, **kwargs)
 

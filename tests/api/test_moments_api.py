@@ -15,23 +15,12 @@ from .conftest import client_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def crowd():
-    """A finalized crowd (tests/reports/conftest.py): 0-10 s ten sad/neutral people, 10-18 s ten happy ones."""
-    return make_crowd_analysis()
-
-
-@pytest.fixture
-def analyst(crowd):
-    return member_of(crowd.footage.project.organisation, Role.ANALYST)
-
-
 def url(analysis, rest: str = "") -> str:
     return f"/api/v1/analyses/{analysis.pk}/moments/{rest}"
 
 
-def test_mark_list_compare_and_delete(crowd, analyst):
-    client = client_for(analyst)
+def test_mark_list_compare_and_delete(crowd, crowd_analyst):
+    client = client_for(crowd_analyst)
     created = client.post(url(crowd), {"name": "After the break", "t_start": 10, "t_end": 18}, format="json")
     assert created.status_code == 201, created.content
     body = created.json()
@@ -79,15 +68,15 @@ def test_mark_list_compare_and_delete(crowd, analyst):
     ({"name": "Soon", "t_start": "soon", "t_end": 5}, "t_start", "valid number"),
     ({"name": "No end", "t_start": 0}, "t_end", "required"),
 ])
-def test_refusals_name_the_field(crowd, analyst, payload, field, words):
-    response = client_for(analyst).post(url(crowd), payload, format="json")
+def test_refusals_name_the_field(crowd, crowd_analyst, payload, field, words):
+    response = client_for(crowd_analyst).post(url(crowd), payload, format="json")
     assert response.status_code == 400
     assert list(response.json()) == [field] and words in response.json()[field][0], response.json()
     assert not Moment.objects.exists()
 
 
-def test_names_are_unique_per_analysis_and_only_a_succeeded_analysis_takes_moments(crowd, analyst):
-    client = client_for(analyst)
+def test_names_are_unique_per_analysis_and_only_a_succeeded_analysis_takes_moments(crowd, crowd_analyst):
+    client = client_for(crowd_analyst)
     assert client.post(url(crowd), {"name": "Q&A", "t_start": 0, "t_end": 5}, format="json").status_code == 201
     again = client.post(url(crowd), {"name": "q&a", "t_start": 5, "t_end": 10}, format="json")
     assert again.status_code == 400 and "already has a moment called “q&a”" in again.json()["name"][0]
@@ -96,7 +85,7 @@ def test_names_are_unique_per_analysis_and_only_a_succeeded_analysis_takes_momen
     assert refused.status_code == 400 and "once the analysis has succeeded" in refused.json()["detail"]
 
 
-def test_another_organisations_analysis_is_a_404(crowd, analyst):
+def test_another_organisations_analysis_is_a_404(crowd, crowd_analyst):
     moment = Moment.objects.create(analysis=crowd, name="Opening act", t_start=0, t_end=10)
     outsider = member_of(AnalysisFactory().footage.project.organisation, Role.OWNER)
     client = client_for(outsider)

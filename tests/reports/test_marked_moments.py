@@ -22,22 +22,12 @@ from .conftest import make_crowd_analysis
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def crowd():
-    return make_crowd_analysis()
-
-
-@pytest.fixture
-def analyst(crowd):
-    return member_of(crowd.footage.project.organisation, Role.ANALYST)
-
-
 def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def test_marking_moments_on_the_report_page_compares_them(client, crowd, analyst):
-    client.force_login(analyst)
+def test_marking_moments_on_the_report_page_compares_them(client, crowd, crowd_analyst):
+    client.force_login(crowd_analyst)
     page = client.get(f"/analyses/{crowd.pk}/report/").content.decode()
     assert 'id="moment-form"' in page and "No moments marked yet" in page
 
@@ -46,7 +36,7 @@ def test_marking_moments_on_the_report_page_compares_them(client, crowd, analyst
     assert response.status_code == 302 and response["Location"] == f"/analyses/{crowd.pk}/report/#marked-moments"
     client.post(f"/analyses/{crowd.pk}/marked-moments/", {"name": "After the break", "t_start": "10", "t_end": "0:18"})
     assert [(m.name, m.t_start, m.t_end, m.created_by) for m in Moment.objects.order_by("t_start")] == [
-        ("Before the break", 0.0, 10.0, analyst), ("After the break", 10.0, 18.0, analyst)]
+        ("Before the break", 0.0, 10.0, crowd_analyst), ("After the break", 10.0, 18.0, crowd_analyst)]
 
     html = client.get(f"/analyses/{crowd.pk}/report/").content.decode()
     section = html[html.index('id="marked-moments"'):html.index("</section>", html.index('id="marked-moments"'))]
@@ -66,8 +56,8 @@ def test_marking_moments_on_the_report_page_compares_them(client, crowd, analyst
     assert f"/analyses/{crowd.pk}/export/moments.csv" in html
 
 
-def test_a_refused_moment_shows_the_page_again_with_the_reason(client, crowd, analyst):
-    client.force_login(analyst)
+def test_a_refused_moment_shows_the_page_again_with_the_reason(client, crowd, crowd_analyst):
+    client.force_login(crowd_analyst)
     client.post(f"/analyses/{crowd.pk}/marked-moments/", {"name": "Q&A", "t_start": "0", "t_end": "5"})
     for data, field, words in [
         ({"name": "q&a", "t_start": "5", "t_end": "8"}, "name", "already has a moment called “q&amp;a”"),
@@ -86,9 +76,9 @@ def test_a_refused_moment_shows_the_page_again_with_the_reason(client, crowd, an
     assert Moment.objects.count() == 1
 
 
-def test_deleting_a_moment_from_the_page(client, crowd, analyst):
+def test_deleting_a_moment_from_the_page(client, crowd, crowd_analyst):
     moment = Moment.objects.create(analysis=crowd, name="Opening act", t_start=0, t_end=10)
-    client.force_login(analyst)
+    client.force_login(crowd_analyst)
     html = client.get(f"/analyses/{crowd.pk}/").content.decode()
     assert f"/analyses/{crowd.pk}/marked-moments/{moment.pk}/delete/" in html
     response = client.post(f"/analyses/{crowd.pk}/marked-moments/{moment.pk}/delete/", {"page": "analysis"})
@@ -117,10 +107,10 @@ def test_viewers_see_moments_but_cannot_mark_them_and_other_organisations_see_no
     assert Moment.objects.count() == 1
 
 
-def test_moments_export_as_csv_and_in_the_report_json(client, crowd, analyst):
+def test_moments_export_as_csv_and_in_the_report_json(client, crowd, crowd_analyst):
     Moment.objects.create(analysis=crowd, name="Before the break", t_start=0, t_end=10)
     Moment.objects.create(analysis=crowd, name="Finale", t_start=18, t_end=20)
-    client.force_login(analyst)
+    client.force_login(crowd_analyst)
     response = client.get(f"/analyses/{crowd.pk}/export/moments.csv")
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
