@@ -95,11 +95,12 @@ def main() -> None:
 
     info = probe_media(clip)
     model_path, model_desc = model_for_timing()
-    classifier = EmotionClassifier(model_path)
+    # The runtime a worker uses (EMO7ION_CLASSIFIER_RUNTIME's default): LiteRT where it is installed.
+    classifier = EmotionClassifier(model_path, runtime="auto")
     detector = make_detector(args.detector, yunet_model=YUNET)
     log(f"pipeline benchmark: {clip.name} ({info.width}x{info.height}, {info.frame_count} frames, "
         f"{info.duration_s:.1f} s), {args.detector}, {model_desc}")
-    # Warm up: TensorFlow traces the model, OpenCV allocates the detector for this frame size.
+    # Warm up: the classifier loads (LiteRT's twin is derived once), OpenCV allocates the detector for this frame size.
     for schedule in args.schedule:
         analyse_segment(clip, detector=detector, classifier=classifier, sample_fps=1.0, t_end=1.0, schedule=schedule)
     fer_detector, fer_missing = fer_package()
@@ -146,6 +147,7 @@ def main() -> None:
         "clip_info": info.to_dict(),
         "detector": args.detector,
         "model": model_desc,
+        "classifier_runtime": classifier.runtime,
         "runs": runs,
         "cpu": cpu_info(),
         "peak_rss_mb": peak_rss_mb(),

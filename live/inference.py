@@ -33,6 +33,8 @@ class EngineConfig:
     """What the worker needs to build a detector and a classifier (picklable, hashable)."""
     model_path: str
     precision: str = "float32"
+    runtime: str = "keras"               # ml.engine.classifier's runtime: keras, litert or auto
+    litert_cache_dir: str = ""
     detector: str = "haar"
     yunet_model: str = ""
     upscale: str = "auto"
@@ -90,7 +92,8 @@ class FrameAnalyser:
             from ml.engine.classifier import EmotionClassifier
             from ml.engine.detectors import make_detector
 
-            classifier = EmotionClassifier(config.model_path, precision=config.precision)
+            classifier = EmotionClassifier(config.model_path, precision=config.precision, runtime=config.runtime,
+                                           litert_cache_dir=config.litert_cache_dir or None)
             if set(classifier.labels) != set(EMOTIONS):
                 raise ValueError(f"The model does not predict the seven FER2013 emotions ({classifier.labels})")
             detector = make_detector(config.detector, yunet_model=config.yunet_model or None, upscale=config.upscale)

@@ -110,10 +110,16 @@ def local_model_path(model_version: ModelVersion) -> Path:
     return path
 
 
+def classifier_options() -> dict:
+    """How this host runs classifiers (settings): precision, runtime and LiteRT's folder of derived files."""
+    return {"precision": settings.EMO7ION_CLASSIFIER_PRECISION, "runtime": settings.EMO7ION_CLASSIFIER_RUNTIME,
+            "litert_cache_dir": str(Path(settings.EMO7ION_CACHE_DIR) / "litert")}
+
+
 @lru_cache(maxsize=4)
-def _classifier(path: str, sha256: str, precision: str, tta_flip: bool):
+def _classifier(path: str, sha256: str, tta_flip: bool, options: tuple):
     from ml.engine.classifier import EmotionClassifier
-    clf = EmotionClassifier(path, precision=precision, tta_flip=tta_flip)
+    clf = EmotionClassifier(path, tta_flip=tta_flip, **dict(options))
     if clf.sha256 != sha256:
         raise ModelFileError(f"Model file {path} changed since it was registered (sha256 differs)")
     return clf
@@ -122,7 +128,7 @@ def _classifier(path: str, sha256: str, precision: str, tta_flip: bool):
 def get_classifier(model_version: ModelVersion, *, tta_flip: bool = False):
     with _lock:
         path = local_model_path(model_version)
-        return _classifier(str(path), model_version.sha256, settings.EMO7ION_CLASSIFIER_PRECISION, tta_flip)
+        return _classifier(str(path), model_version.sha256, tta_flip, tuple(sorted(classifier_options().items())))
 
 
 @lru_cache(maxsize=8)

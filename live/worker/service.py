@@ -26,6 +26,7 @@ from django.core.cache import cache
 from django.db import close_old_connections
 
 from emo7ion_site.core.jobs import JobStatus
+from ml.runtime import classifier_options
 
 from ..inference import EngineConfig, FrameAnalyser, FrameDecodeError
 from ..messaging import HEARTBEAT_EVERY_S, HEARTBEAT_KEY, WORKER_CHANNEL, group_name
@@ -45,8 +46,7 @@ S = LiveSession.State
 
 
 def engine_config(detector: str, model_path: str) -> EngineConfig:
-    return EngineConfig(model_path=str(model_path), precision=settings.EMO7ION_CLASSIFIER_PRECISION,
-                        detector=detector, yunet_model=settings.EMO7ION_YUNET_MODEL or "",
+    return EngineConfig(model_path=str(model_path), **classifier_options(), detector=detector, yunet_model=settings.EMO7ION_YUNET_MODEL or "",
                         upscale=str(settings.EMO7ION_DETECTOR_UPSCALE))
 
 

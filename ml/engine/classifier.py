@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .cpu import resolve_precision
+from .cpu import available_cpus, resolve_precision
 from .calibration import apply_calibration
 from .errors import ConfigurationError, ModelFileError
 from .labels import EMOTIONS
+from .litert import resolve_runtime
 
 METADATA_FORMAT = 1
 PREPROCESSING = {"colour": "grey", "input": "uint8 0-255, HxW = input_size; the model rescales itself",
@@ -100,10 +101,15 @@ class EmotionClassifier:
     The metadata decides the rest: a model trained on crops (`crop.size` < S) sees the centre crop;
     `tta` (none | flip | crops, default the metadata's `inference.tta`) averages several views; a
     stored `calibration` (logit offsets, temperature) is applied to the averaged probabilities.
+
+    `runtime` runs the forward pass: `keras` (TensorFlow), `litert` (`ml.engine.litert`: the same
+    float32 network without importing TensorFlow into this process), or `auto` (LiteRT where it is
+    installed and the precision is float32). `litert_cache_dir` holds LiteRT's derived files.
     """
 
     def __init__(self, model_path: str | Path, *, precision: str = "float32", tta_flip: bool = False,
-                 tta: str | None = None, calibrated: bool = True, verify_sha256: bool = True):
+                 tta: str | None = None, calibrated: bool = True, verify_sha256: bool = True,
+                 runtime: str = "keras", litert_cache_dir: str | Path | None = None):
         self.model_path = Path(model_path)
         self.metadata = read_metadata(self.model_path)
         if verify_sha256 and sha256_of(self.model_path) != self.metadata["sha256"]:
@@ -120,9 +126,22 @@ class EmotionClassifier:
         self.tta_flip = self.tta != "none"
         self.calibration: dict | None = self.metadata.get("calibration") if calibrated else None
         self.precision = resolve_precision(precision)  # "auto": bf16 only where the CPU computes it natively
-        self._model = self._load(self.precision)
+        self.runtime = resolve_runtime(runtime, self.precision)
+        self._model = self._litert = None
+        if self.runtime == "litert":
+            self._litert = self._load_litert(litert_cache_dir)
+        else:
+            self._model = self._load(self.precision)
         self._lock = threading.Lock()
         self._infer = None
+
+    def _load_litert(self, cache_dir):
+        from .litert import load_forward
+        forward = load_forward(self.model_path, self.sha256, cache_dir=cache_dir, num_threads=available_cpus())
+        if forward.output_classes != len(self.labels):
+            raise ModelFileError(f"Model outputs {forward.output_classes} classes but its metadata names "
+                                 f"{len(self.labels)}")
+        return forward
 
     def _load(self, precision: str):
         import keras
@@ -146,6 +165,8 @@ class EmotionClassifier:
         return model
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
+        if self._litert is not None:
+            return self._litert(batch)
         import tensorflow as tf
         if self._infer is None:
             model = self._model

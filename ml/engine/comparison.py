@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .crowd import POSE_FIELDS, SHARE_GROUPS, crowd_columns
+from .crowd import POSE_FIELDS, SHARE_GROUPS, crowd_columns, proportion_columns
 from .labels import EMOTIONS
 from .statistics import (DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, MIN_TRACKS, Estimate, TrackTotals,
                          permutation_test, ratio_estimates, track_totals)
@@ -87,7 +87,8 @@ def group_statistics(totals: TrackTotals, names: Sequence[str], *, n_resamples: 
     has fewer than MIN_TRACKS tracks (no intervals at all)."""
     names = list(names)
     if totals.n_units:
-        estimates = ratio_estimates(totals, n_resamples=n_resamples, seed=seed)
+        estimates = ratio_estimates(totals, n_resamples=n_resamples, seed=seed,
+                                    proportions=proportion_columns(names))
     else:
         estimates = [Estimate(None, None, None, 0)] * len(names)
     by_name = {name: estimate.as_dict() for name, estimate in zip(names, estimates)}

@@ -1,6 +1,7 @@
 """What this CPU can do natively: bf16 is only worth using where the hardware computes it."""
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +19,14 @@ def cpu_flags() -> frozenset[str]:
         if line.startswith("flags"):
             return frozenset(line.split(":", 1)[1].split())
     return frozenset()
+
+
+def available_cpus() -> int:
+    """The cores this process may run on (a container's or `taskset`'s limit, not the machine's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def has_native_bf16(flags: frozenset[str] | None = None) -> bool:

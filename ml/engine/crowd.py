@@ -24,6 +24,8 @@ from .timeline import bucket_count, bucket_span, observation_columns
 # The report's groups of expressions (emo7ion_site.plotting colours them; the engine owns the grouping).
 SHARE_GROUPS = {"positive": ("happy", "surprise"), "negative": ("angry", "disgust", "fear", "sad")}
 POSE_FIELDS = ("yaw", "pitch")
+# Columns that are means of derived scores in [-1, 1], not shares of 0/1 values.
+DERIVED_COLUMNS = ("valence", "arousal")
 # At most this many strongest moments per kind in the engagement summary.
 STRONGEST_MOMENTS = 1
 
@@ -45,6 +47,11 @@ def crowd_columns(probs: np.ndarray, pose: np.ndarray, labels: Sequence[str]) ->
     names += ["attention", "valence", "arousal"]
     columns += [facing(pose[:, 0], pose[:, 1]) if n else np.zeros(0), affect[:, 0], affect[:, 1]]
     return names, (np.stack(columns, axis=1) if n else np.zeros((0, len(names))))
+
+
+def proportion_columns(names: Sequence[str]) -> list[bool]:
+    """Which of `crowd_columns`' names are shares (expressions, groups, attention): all but the derived scores."""
+    return [name not in DERIVED_COLUMNS for name in names]
 
 
 def _interval(estimate: Estimate) -> list[float] | None:
@@ -104,12 +111,14 @@ def crowd_timeline(observations: Iterable, bucket_s: float, duration_s: float, l
         else:
             part = slice(bounds[b], bounds[b + 1])
             estimates = ratio_estimates(TrackTotals(per_group.sums[part], per_group.counts[part]),
-                                        n_resamples=n_resamples, seed=seed + 1 + b)
+                                        n_resamples=n_resamples, seed=seed + 1 + b,
+                                        proportions=proportion_columns(names))
             pose_count = int(pose_per_bucket[b])
         buckets.append(_bucket_statistics(names, estimates, share_names, pose_count))
 
     totals = track_totals(tracks, values)
-    overall = ratio_estimates(totals, n_resamples=n_resamples, seed=seed) if len(ts) \
+    overall = ratio_estimates(totals, n_resamples=n_resamples, seed=seed,
+                              proportions=proportion_columns(names)) if len(ts) \
         else [Estimate(None, None, None, 0)] * len(names)
     by_name = dict(zip(names, overall))
     frames_with_faces = int(len(np.unique(ts)))

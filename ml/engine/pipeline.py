@@ -23,7 +23,6 @@ observations into timeline buckets and a summary is `ml.engine.timeline`'s job.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +32,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .attention import head_pose
+from .cpu import available_cpus
 from .faces import crop_faces
 from .labels import EMOTIONS
 from .schedule import make_schedule
@@ -44,14 +44,6 @@ from .video import FramePrefetch, iter_sampled_frames
 CANCEL_CHECK_FRAMES = 16
 # Progress callbacks at most this often (seconds): callers write it to a database row.
 PROGRESS_INTERVAL_S = 1.0
-
-
-def available_cpus() -> int:
-    """The cores this process may run on (a container's or `taskset`'s limit, not the machine's)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass

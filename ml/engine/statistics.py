@@ -19,6 +19,14 @@ tests/ml/engine/test_statistics.py) need both: the plain percentile interval cov
 skewed (small) shares, this one 93-95%. With fewer than MIN_TRACKS tracks there is no interval at
 all: the report says "too few tracks" instead of drawing a narrow band around one or two faces.
 
+When every track agrees on a share (nobody looked afraid, or everybody faced the camera), every
+resample gives the same 0 or 1 and the bootstrap would promise "0-0%". Such a share gets the exact
+binomial bound over its n tracks instead, [0, 1 - alpha^(1/n)]: the exact one-sided bound at 0
+successes (about 3/n, the "rule of three": Hanley & Lippman-Hand 1983, JAMA 249(13)). A share of 0 has
+no lower tail to spend alpha on, so this covers the true share whenever the procedure is >= 95% sure
+(it fails only when p > 1 - alpha^(1/n), where seeing no one has probability (1-p)^n < alpha).
+Nobody afraid among 10 people reads 0-26%, not 0-0%.
+
 Everything is seeded (finalizing twice gives the same numbers) and vectorised: resample counts come
 from one `bincount` per chunk of resamples, the resampled sums from one matrix product.
 """
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -158,11 +167,21 @@ def _bca_tails(draws: np.ndarray, estimate: float, sums: np.ndarray, counts: np.
     return tails[0], tails[1]
 
 
+def unanimous_share_bound(n_tracks: int, level: float = DEFAULT_LEVEL) -> float:
+    """The exact upper bound on a share that none of `n_tracks` independent tracks showed (one-sided at
+    0 successes, the rule of three): 1 - alpha^(1/n)."""
+    return 1.0 - (1.0 - level) ** (1.0 / max(1, n_tracks))
+
+
 def ratio_estimates(totals: TrackTotals, *, n_resamples: int = DEFAULT_RESAMPLES, level: float = DEFAULT_LEVEL,
-                    seed: int = DEFAULT_SEED, min_tracks: int = MIN_TRACKS) -> list[Estimate]:
+                    seed: int = DEFAULT_SEED, min_tracks: int = MIN_TRACKS,
+                    proportions: Sequence[bool] | None = None) -> list[Estimate]:
     """Each column's ratio over all tracks, with its bootstrap interval over tracks (None with fewer
-    than `min_tracks` tracks counting for that column)."""
+    than `min_tracks` tracks counting for that column). `proportions` says which columns are shares of
+    0/1 values (all of them by default); a share on which every track agrees gets the exact binomial
+    bound (`unanimous_share_bound`) instead of the bootstrap's empty "0-0%"."""
     values = totals.ratio()
+    proportions = [True] * values.shape[0] if proportions is None else list(proportions)
     n_tracks = totals.n_tracks
     columns = values.shape[0]
     bounds: dict[int, tuple[float, float]] = {}
@@ -176,6 +195,9 @@ def ratio_estimates(totals: TrackTotals, *, n_resamples: int = DEFAULT_RESAMPLES
                 low, high = np.quantile(column, tails)
                 # The estimate always lies in its interval (a skewed resample cannot move it out).
                 bounds[int(j)] = (min(float(low), float(values[j])), max(float(high), float(values[j])))
+            if proportions[j] and values[j] in (0.0, 1.0):
+                margin = unanimous_share_bound(int(n_tracks[j]), level)
+                bounds[int(j)] = (0.0, margin) if values[j] == 0.0 else (1.0 - margin, 1.0)
     return [Estimate(value=None if not np.isfinite(values[j]) else float(values[j]),
                      low=bounds[j][0] if j in bounds else None, high=bounds[j][1] if j in bounds else None,
                      n_tracks=int(n_tracks[j])) for j in range(columns)]

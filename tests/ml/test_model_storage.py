@@ -81,6 +81,9 @@ def test_a_worker_with_an_empty_model_directory_runs_a_version_from_storage(trai
     assert classifier.sha256 == mv.sha256
     probs = classifier.predict_proba(np.full((2, classifier.input_size, classifier.input_size), 128, np.uint8))
     assert probs.shape == (2, 7)
+    # Workers classify on LiteRT (EMO7ION_CLASSIFIER_RUNTIME=auto); its derived file lives in this host's cache.
+    assert settings.EMO7ION_CLASSIFIER_RUNTIME == "auto" and classifier.runtime == "litert"
+    assert [p.name for p in (cache / "litert").iterdir()] == [f"{mv.sha256}.tflite"]
 
 
 def test_the_cached_copy_is_used_without_downloading_again(trainer_copy, s3, s3_storage, empty_worker):

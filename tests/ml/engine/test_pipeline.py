@@ -336,18 +336,18 @@ def test_every_stage_is_bounded_when_the_next_one_is_slow():
 
 
 def test_threads_follow_the_cores_available(monkeypatch):
+    import os
     import threading
 
-    import ml.engine.pipeline as pipeline
     before = threading.active_count()
     two = SlowStages()
-    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     result = analyse_frames(two.frames(40), detector=two, classifier=two, batch_size=8, prefetch=True)
     assert result.cpus == 2 and {"emo7ion-decode"} <= two.threads
     assert any(name.startswith("emo7ion-classify") for name in two.threads)
 
     one = SlowStages()
-    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {3})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
     result = analyse_frames(one.frames(40), detector=one, classifier=one, batch_size=8, prefetch=True)
     assert result.cpus == 1 and not any("emo7ion" in name for name in one.threads)
     assert "classified on MainThread" in one.threads
@@ -356,7 +356,7 @@ def test_threads_follow_the_cores_available(monkeypatch):
 
     # One frame at a time (a live source): nothing to overlap, so no thread is started for it.
     frame_by_frame = SlowStages()
-    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     result = analyse_frames(frame_by_frame.frames(1), detector=frame_by_frame, classifier=frame_by_frame)
     assert len(result.observations) == 3 and frame_by_frame.threads >= {"classified on MainThread"}
     assert not any("emo7ion" in name for name in frame_by_frame.threads)

@@ -10,7 +10,7 @@ from ml.engine.crowd import crowd_timeline
 from ml.engine.labels import EMOTIONS
 from ml.engine.pipeline import Observation
 from ml.engine.statistics import (MIN_TRACKS, difference_estimate, permutation_test, ratio_estimates,
-                                  share_estimate, track_totals)
+                                  share_estimate, track_totals, unanimous_share_bound)
 from ml.engine.timeline import aggregate_timeline
 
 from .conftest import video
@@ -40,6 +40,32 @@ def test_interval_covers_a_known_crowd_share_in_at_least_93_percent_of_200_crowd
     assert covered / 200 >= 0.93
     # Treating 800 frames of 50 people as 800 samples is the false certainty this replaces.
     assert covered_by_frames / 200 < 0.8
+
+
+def test_a_rare_expression_is_covered_even_in_crowds_where_nobody_showed_it():
+    """Crowds of 10 with a true share of 2%: in about a quarter of them nobody shows it at all, where a
+    bootstrap alone answers "0-0%" and cannot cover 2%. The exact bound keeps coverage honest."""
+    rng = np.random.default_rng(77)
+    share, covered, nobody = 0.02, 0, 0
+    for i in range(200):
+        ids, hits = simulated_crowd(rng, share, tracks=10)
+        estimate = share_estimate(ids, hits, seed=i)
+        nobody += not hits.any()
+        covered += estimate.low <= share <= estimate.high
+    assert nobody >= 20                    # the case this guards against does occur in these crowds
+    assert covered / 200 >= 0.93
+
+
+def test_a_share_every_track_agrees_on_gets_the_exact_binomial_bound_not_certainty():
+    ids = np.repeat(np.arange(10), 6)
+    nobody = share_estimate(ids, np.zeros(len(ids)))
+    assert nobody.value == 0.0 and nobody.low == 0.0
+    assert nobody.high == pytest.approx(1 - 0.05 ** (1 / 10)) and 0.25 < nobody.high < 0.26   # about 3/n
+    everybody = share_estimate(ids, np.ones(len(ids)))
+    assert everybody.value == 1.0 and everybody.high == 1.0 and everybody.low == pytest.approx(1 - nobody.high)
+    # Derived scores are not shares: a valence every track agrees on keeps the bootstrap's interval.
+    flat = ratio_estimates(track_totals(ids, np.zeros(len(ids))), proportions=[False])[0]
+    assert flat.value == 0.0 and flat.low == 0.0 and flat.high == 0.0
 
 
 def test_estimate_is_the_ratio_over_all_observations_and_lies_in_its_interval():
@@ -126,7 +152,9 @@ def test_crowd_timeline_gives_each_bucket_its_intervals_attention_and_affect():
     crowd = crowd_timeline(rows, 5.0, 20.0, frames_analysed=20)
     assert len(crowd["buckets"]) == len(buckets) == 4
     first, last = crowd["buckets"][0], crowd["buckets"][3]
-    assert not first["too_few_tracks"] and first["intervals"]["sad"] == [1.0, 1.0]
+    # All twelve people were sad: the exact binomial bound over 12 tracks, not a certain "100-100%".
+    assert not first["too_few_tracks"] and first["intervals"]["sad"] == [round(1 - unanimous_share_bound(12), 4), 1.0]
+    assert first["intervals"]["happy"] == [0.0, round(unanimous_share_bound(12), 4)]
     assert set(first["intervals"]) == {*EMOTIONS, "positive", "negative"}
     assert first["attention"] == 0.5 and first["pose_observations"] == 60
     assert first["attention_interval"][0] < 0.5 < first["attention_interval"][1]
