@@ -111,6 +111,15 @@ def active_analyses_of(project: Project) -> QuerySet[Analysis]:
     return project_analyses(project).filter(Q(status=Analysis.Status.QUEUED) | Q(status=Analysis.Status.RUNNING))
 
 
+def analysis_duration(analysis: Analysis) -> float | None:
+    """The footage's length in seconds as the analysis saw it: the footage's probed duration, else the
+    summary's (None when neither knows it)."""
+    for value in (analysis.footage.duration_s, (analysis.summary or {}).get("duration_s")):
+        if value:
+            return float(value)
+    return None
+
+
 def analysis_status(analysis: Analysis) -> dict:
     """The one progress state every page polls (`analysis-status`, and per analysis in `project-status`),
     drawn by the one poller (analysis/static/analysis/progress.js). `finished` is the key ML jobs use

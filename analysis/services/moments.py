@@ -9,20 +9,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from ..models import Analysis, Moment
+from ..selectors import analysis_duration
 
 # Every pair of moments is compared (a permutation test per number): a bound keeps the comparison a
 # page can wait for (12 moments: 66 pairs).
 MAX_MOMENTS_PER_ANALYSIS = 12
 NAME_MAX_LENGTH = Moment._meta.get_field("name").max_length
-
-
-def analysis_duration(analysis: Analysis) -> float | None:
-    """The footage's length in seconds as the analysis saw it (None when neither the footage nor the
-    summary knows it)."""
-    duration = analysis.footage.duration_s
-    if duration is None:
-        duration = (analysis.summary or {}).get("duration_s")
-    return None if duration is None else float(duration)
 
 
 def _seconds(value, field: str) -> float:
@@ -62,17 +54,14 @@ def moment_create(*, analysis: Analysis, name: str, t_start, t_end, created_by=N
     with transaction.atomic():
         # Counted and checked under the analysis row's lock, so two requests cannot both take the last place.
         list(Analysis.objects.select_for_update().filter(pk=analysis.pk).values_list("pk", flat=True))
-        existing = Moment.objects.filter(analysis=analysis)
-        if existing.filter(name__iexact=name).exists():
-            raise ValidationError({"name": f"This analysis already has a moment called “{name}”."})
-        if existing.count() >= MAX_MOMENTS_PER_ANALYSIS:
+        if Moment.objects.filter(analysis=analysis).count() >= MAX_MOMENTS_PER_ANALYSIS:
             raise ValidationError(f"An analysis holds at most {MAX_MOMENTS_PER_ANALYSIS} moments: delete one "
                                   "before marking another.")
         try:
             with transaction.atomic():
                 return Moment.objects.create(analysis=analysis, name=name, t_start=start, t_end=end,
                                              created_by=created_by)
-        except IntegrityError:
+        except IntegrityError:  # the one owner of the name rule: one_moment_name_per_analysis (case aside)
             raise ValidationError({"name": f"This analysis already has a moment called “{name}”."}) from None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from analysis.models import Analysis, AnalysisSegment, FaceObservation
+from analysis.selectors import analysis_duration
 from ml.engine.labels import EMOTIONS
 
 from ..formatting import (colour_of, dominant_of, emotion_rows, format_timestamp, group_rows, group_shares,
@@ -32,10 +33,10 @@ def has_full_summary(analysis: Analysis) -> bool:
 
 
 def duration_of(analysis: Analysis) -> float:
-    summary = analysis.summary or {}
-    for value in (analysis.footage.duration_s, summary.get("duration_s")):
-        if value:
-            return float(value)
+    """analysis.selectors' duration; for footage whose length nobody recorded, up to its last observation."""
+    known = analysis_duration(analysis)
+    if known is not None:
+        return known
     last = observations_of(analysis).aggregate(last=Max("t"))["last"]
     return float(last or 0.0) + 1.0 / max(analysis.sample_fps or 1.0, 1e-6)
 
