@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--sample-fps", type=float, nargs="+", default=[2.0, 25.0])
     parser.add_argument("--detector", default="yunet", choices=["yunet", "haar"])
     parser.add_argument("--schedule", nargs="+", default=["full", "adaptive"], choices=["full", "adaptive"])
+    parser.add_argument("--runtime", default="auto", choices=["auto", "keras", "litert"],
+                        help="the classifier's runtime (default: a worker's, LiteRT where installed)")
     args = parser.parse_args()
     if args.clip is None:
         reason = shared_missing("media", "videos")
@@ -95,8 +97,8 @@ def main() -> None:
 
     info = probe_media(clip)
     model_path, model_desc = model_for_timing()
-    # The runtime a worker uses (EMO7ION_CLASSIFIER_RUNTIME's default): LiteRT where it is installed.
-    classifier = EmotionClassifier(model_path, runtime="auto")
+    # By default the runtime a worker uses (EMO7ION_CLASSIFIER_RUNTIME=auto): LiteRT where it is installed.
+    classifier = EmotionClassifier(model_path, runtime=args.runtime)
     detector = make_detector(args.detector, yunet_model=YUNET)
     log(f"pipeline benchmark: {clip.name} ({info.width}x{info.height}, {info.frame_count} frames, "
         f"{info.duration_s:.1f} s), {args.detector}, {model_desc}")

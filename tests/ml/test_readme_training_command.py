@@ -6,6 +6,8 @@ import json
 import re
 import shlex
 
+import pytest
+
 from ml.engine.training import parse_config
 from tests.conftest import ROOT
 
@@ -44,13 +46,26 @@ def test_the_train_model_command_in_the_readme_gives_the_shipped_models_recipe()
     assert options["val_data"] == recorded["val_data"]
 
 
-def test_the_readme_command_for_v2_is_the_run_its_committed_checkpoint_continues():
-    """v2 trains across sessions: the README's command must resume the committed checkpoint, not start
-    another run (the checkpoint resumes only a run with the same recipe)."""
+CHECKPOINTS = sorted((ROOT / "ml" / "checkpoints").glob("*/checkpoint/state.json"))
+CANDIDATES = sorted((ROOT / "ml" / "candidates").glob("*/*.json"))
+
+
+@pytest.mark.parametrize("state_path", CHECKPOINTS, ids=lambda p: p.parent.parent.name)
+def test_the_readme_command_of_each_committed_checkpoint_is_the_run_it_continues(state_path):
+    """Runs train across sessions: the README's command with the checkpoint's --version must resume the
+    committed checkpoint, not start another run (a checkpoint resumes only a run with the same recipe)."""
     from ml.engine.training import same_run
-    state_path = ROOT / "ml" / "checkpoints" / "fer2013-vgg-m-v2" / "checkpoint" / "state.json"
-    if not state_path.exists():
-        import pytest
-        pytest.skip("v2 has shipped or not started: no checkpoint is committed")
-    config = parse_config(_readme_command("python -m ml.engine.training ", preset="vgg-m"))
+    version = state_path.parent.parent.name
+    config = parse_config(_readme_command("python -m ml.engine.training ", preset="vgg-m", version=version))
+    assert config.output_dir == f"ml/checkpoints/{version}"
     assert same_run(json.loads(state_path.read_text())["config"], config)
+
+
+@pytest.mark.parametrize("meta_path", CANDIDATES, ids=lambda p: p.stem)
+def test_the_readme_command_of_each_kept_candidate_gives_its_recipe(meta_path):
+    meta = json.loads(meta_path.read_text())
+    recorded = meta["training"]["config"]
+    config = parse_config(_readme_command("python -m ml.engine.training ", preset=recorded["preset"],
+                                          version=meta["version"])).to_json()
+    assert {k: config[k] for k in RECIPE} == {k: recorded[k] for k in RECIPE}
+    assert config["swa_epochs"] == recorded["swa_epochs"] and config["crop_size"] == recorded["crop_size"]
