@@ -93,6 +93,14 @@ def test_a_student_distilled_from_a_teacher_records_it(fer_sample_dir, tmp_path,
     result = train(config)
     assert read_metadata(result.model_path)["training"]["teacher_sha256"] == sha
 
+    # Two teachers are an ensemble: the targets' teacher share is the mean of their probabilities.
+    pair = replace(config, teacher_model=f"{tiny_model_path},{result.model_path}")
+    ensemble_targets, shas = distillation_targets(data, pair, 40)
+    assert shas == f"{sha},{sha256_of(result.model_path)}"
+    mean = (EmotionClassifier(tiny_model_path, tta="flip").predict_proba(data.images)
+            + EmotionClassifier(result.model_path, tta="flip").predict_proba(data.images)) / 2
+    np.testing.assert_allclose(ensemble_targets, 0.6 * mean + 0.4 * np.eye(7)[data.labels], atol=1e-5)
+
 
 def test_a_checkpoint_from_before_an_option_existed_still_resumes(fer_sample_dir, tmp_path):
     from ml.engine.training import _config_identity, same_run
