@@ -1,8 +1,8 @@
 """The classifier's forward pass on LiteRT (Google's standalone TensorFlow Lite interpreter,
 `ai-edge-litert`), so that a process that only classifies never imports TensorFlow or Keras.
 
-Why: importing TensorFlow costs an analysis worker about 0.7 GB of resident memory before it has
-looked at a frame, and its per-call overhead dominates the small batches live analysis sends.
+Why: importing TensorFlow doubles an analysis worker's resident memory (1,171 against 583 MB peak on
+the 1080p crowd clip, benchmarks/bench_pipeline.py --runtime), for no gain in speed on small nets.
 LiteRT runs the same float32 network through XNNPACK with a fraction of the footprint.
 
 The `.keras` file stays the source of truth (training, tuning, bf16 inference and distillation need
