@@ -46,7 +46,8 @@ S = LiveSession.State
 
 
 def engine_config(detector: str, model_path: str) -> EngineConfig:
-    return EngineConfig(model_path=str(model_path), **classifier_options(), detector=detector, yunet_model=settings.EMO7ION_YUNET_MODEL or "",
+    return EngineConfig(model_path=str(model_path), **classifier_options(), detector=detector,
+                        yunet_model=settings.EMO7ION_YUNET_MODEL or "",
                         upscale=str(settings.EMO7ION_DETECTOR_UPSCALE))
 
 

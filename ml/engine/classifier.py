@@ -16,7 +16,7 @@ from .cpu import available_cpus, resolve_precision
 from .calibration import apply_calibration
 from .errors import ConfigurationError, ModelFileError
 from .labels import EMOTIONS
-from .litert import resolve_runtime
+from .litert import load_forward, resolve_runtime
 
 METADATA_FORMAT = 1
 PREPROCESSING = {"colour": "grey", "input": "uint8 0-255, HxW = input_size; the model rescales itself",
@@ -136,7 +136,6 @@ class EmotionClassifier:
         self._infer = None
 
     def _load_litert(self, cache_dir):
-        from .litert import load_forward
         forward = load_forward(self.model_path, self.sha256, cache_dir=cache_dir, num_threads=available_cpus())
         if forward.output_classes != len(self.labels):
             raise ModelFileError(f"Model outputs {forward.output_classes} classes but its metadata names "

@@ -9,7 +9,7 @@ The `.keras` file stays the source of truth (training, tuning, bf16 inference an
 Keras). Its `.tflite` twin is derived on first use, once per model content and host, in a child
 process (the only place TensorFlow is imported on this path), and named by the `.keras` file's
 sha256 in a cache folder the caller chooses; so a changed model gets a new twin, and a damaged twin
-is thrown away and derived again. The probabilities equal Keras's to about 1e-6
+is thrown away and derived again. The probabilities equal Keras's to 1e-5
 (tests/ml/engine/test_litert.py).
 
 Run as `python -m ml.engine.litert MODEL.keras OUT.tflite` to derive one twin by hand.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFileError
+from .errors import ConfigurationError, ModelFileError
 
 RUNTIMES = ("auto", "keras", "litert")
 # The project root, so the child process finds `ml.engine` whatever the caller's working directory.
@@ -41,12 +41,10 @@ def resolve_runtime(requested: str, precision: str) -> str:
     """'auto' is LiteRT where it is installed and the precision is float32 (LiteRT's XNNPACK has no
     bf16 path on these CPUs), Keras otherwise. An explicit 'litert' without the package is an error."""
     if requested not in RUNTIMES:
-        from .errors import ConfigurationError
         raise ConfigurationError(f"Unknown classifier runtime {requested!r}; use {', '.join(RUNTIMES)}")
     if requested == "auto":
         return "litert" if precision == "float32" and litert_available() else "keras"
     if requested == "litert":
-        from .errors import ConfigurationError
         if precision != "float32":
             raise ConfigurationError("The LiteRT runtime runs float32 models only; use the Keras runtime for bfloat16")
         if not litert_available():
