@@ -42,8 +42,10 @@ class TrainingConfig:
     class_weighting: str = "sqrt"  # none | sqrt | balanced
     patience: int = 0             # early stopping on val loss; 0 = off (the schedule decides)
     seed: int = 7
-    # bf16 compute. Off by default: it was no faster on a CPU with avx512_bf16 and 14x slower on an
-    # AVX2-only one, where TensorFlow emulates it. The v1 default model was trained with it on.
+    # bf16 compute. Off by default: 14x slower on an AVX2-only CPU, where TensorFlow emulates it; with
+    # avx512_bf16 it was 1.5x faster for vgg-m (no faster for vgg-s at 48 px). `auto` on the command line
+    # turns it on where the CPU has native bf16. It steers one call, not the run: a run that trains
+    # across sessions switches with the CPU it lands on (see `_in_compute_precision`).
     mixed_precision: bool = False
     limit_per_class: int | None = None
     resume: bool = True
@@ -73,7 +75,7 @@ class TrainingResult:
 
 
 # Config fields that steer one invocation, not the run: changing them does not start a new run.
-RUN_CONTROL_FIELDS = ("max_minutes", "pause_after_epochs", "resume")
+RUN_CONTROL_FIELDS = ("max_minutes", "pause_after_epochs", "resume", "mixed_precision")
 
 
 EpochCallback = Callable[[int, int, dict], None]  # (epoch, total_epochs, logs)
@@ -156,6 +158,39 @@ def _load_initial_weights(model, config: TrainingConfig) -> None:
                              f"{config.preset!r} network; fine-tune it with its own preset") from exc
 
 
+def _compile(model, config: TrainingConfig) -> None:
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=0.9, nesterov=True),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def _in_compute_precision(model, config: TrainingConfig, input_size: int):
+    """The resumed model, computing in this call's precision. A checkpoint saved by a call in the
+    other precision is rebuilt under this one with the same weights and optimizer state (momentum,
+    step count): the variables are float32 under both policies, only the arithmetic differs."""
+    from .architectures import build_model
+    from .errors import ModelFileError
+
+    wanted = "bfloat16" if config.mixed_precision else "float32"
+    if all(layer.compute_dtype == wanted for layer in model.layers if layer.name != "emotion" and layer.weights):
+        return model
+    rebuilt = build_model(config.preset, input_size, config.weight_decay, **(config.architecture_options or {}))
+    rebuilt.set_weights(model.get_weights())
+    _compile(rebuilt, config)
+    rebuilt.optimizer.build(rebuilt.trainable_variables)
+    source, target = model.optimizer.variables, rebuilt.optimizer.variables
+    if [tuple(v.shape) for v in source] != [tuple(v.shape) for v in target]:
+        raise ModelFileError("The checkpoint's optimizer state does not fit the network rebuilt in the "
+                             "other precision; resume it with the precision it was saved in")
+    for old, new in zip(source, target):
+        new.assign(old)
+    return rebuilt
+
+
 def _config_identity(config: TrainingConfig) -> dict:
     """The fields that define a run: a checkpoint resumes only a run with the same identity."""
     return {k: v for k, v in config.to_json().items() if k not in RUN_CONTROL_FIELDS}
@@ -167,9 +202,23 @@ def same_run(saved_identity: dict, config: TrainingConfig) -> bool:
     run that trains across sessions."""
     fields = TrainingConfig.__dataclass_fields__
     current = _config_identity(config)
+    # A checkpoint written when a field was still part of the identity (mixed_precision was) resumes.
+    saved_identity = {k: v for k, v in saved_identity.items() if k not in RUN_CONTROL_FIELDS}
     if set(saved_identity) - set(current):
         return False
     return all(saved_identity.get(k, fields[k].default) == v for k, v in current.items())
+
+
+def next_epoch_estimate(this_call: list[float], earlier: list[float]) -> float:
+    """Seconds the next epoch should take, for the time budget: the median epoch of this call, not the
+    last, so that one epoch slowed by other work (or by a process paused with SIGSTOP) does not end a
+    run that has time for several more. Before this call has three epochs, an earlier call's recent
+    median (from the checkpoint) stands in where it is shorter: otherwise a pause in a resumed run's
+    first epoch would end it after that one epoch."""
+    estimate = float(np.median(this_call))
+    if len(this_call) < 3 and earlier:
+        estimate = min(estimate, float(np.median(earlier[-3:])))
+    return estimate
 
 
 def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
@@ -217,7 +266,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
     if config.resume and state_path.exists() and last_path.exists():
         state = json.loads(state_path.read_text())
         if same_run(state.get("config", {}), config):
-            model = keras.models.load_model(last_path)
+            model = _in_compute_precision(keras.models.load_model(last_path), config, input_size)
             initial_epoch, history = state["epoch"], state["history"]
             compute_s = state.get("compute_s", 0.0)
             average.load(state.get("swa_count", 0))
@@ -225,11 +274,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
         model = build_model(config.preset, input_size, config.weight_decay, **(config.architecture_options or {}))
         if config.init_model:
             _load_initial_weights(model, config)
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=0.9, nesterov=True),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=["accuracy"],
-        )
+        _compile(model, config)
     weights = class_weights(train_data.labels, config.class_weighting)
     sample_weights = (np.array([weights[i] for i in range(len(EMOTIONS))], np.float32)[train_data.labels]
                       if weights is not None else None)
@@ -268,7 +313,8 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
             if should_stop and should_stop():
                 self.cancelled = True
                 self.model.stop_training = True
-            elif epoch + 1 < config.epochs and self._out_of_budget(epoch, float(np.median(epoch_times))):
+            elif epoch + 1 < config.epochs and self._out_of_budget(
+                    epoch, next_epoch_estimate(epoch_times, [row["epoch_s"] for row in history[:-len(epoch_times)]])):
                 self.paused = True
                 self.model.stop_training = True
 
@@ -277,8 +323,6 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
                 return True
             if config.max_minutes:
                 budget_left = config.max_minutes * 60 - (time.perf_counter() - started)
-                # The median epoch of this call, not the last: one epoch slowed by other work (or a process
-                # paused with SIGSTOP) must not end a run that has time for several more.
                 return budget_left < epoch_s * 1.15 + 30  # the next epoch and saving would overrun
             return False
 
@@ -337,6 +381,13 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
                           wall_time_s=time.perf_counter() - started)
 
 
+def _flag(text: str) -> bool:
+    """A yes/no option; `auto` means yes where the CPU computes bf16 natively (mixed precision)."""
+    if text.lower() == "auto":
+        return has_native_bf16()
+    return text.lower() in ("1", "true", "yes")
+
+
 def parse_config(argv: list[str] | None = None) -> TrainingConfig:
     """The command line of `python -m ml.engine.training`: one --option per TrainingConfig field."""
     parser = argparse.ArgumentParser(description="Train an Emo7ion emotion CNN (same code as manage.py train_model).")
@@ -345,7 +396,7 @@ def parse_config(argv: list[str] | None = None) -> TrainingConfig:
     for f in TrainingConfig.__dataclass_fields__.values():
         if f.name in ("train_data", "output_dir"):
             continue
-        kind = {"int": int, "float": float, "bool": lambda s: s.lower() in ("1", "true", "yes"),
+        kind = {"int": int, "float": float, "bool": _flag,
                 "dict": json.loads}.get(
             str(f.type).split(" ")[0], str)
         parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)

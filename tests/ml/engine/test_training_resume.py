@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ml.engine.classifier import EmotionClassifier, read_metadata
-from ml.engine.training import TrainingConfig, main, train
+from ml.engine.training import TrainingConfig, main, next_epoch_estimate, parse_config, same_run, train
 
 
 def _config(fer_sample_dir, out, **overrides) -> TrainingConfig:
@@ -59,6 +59,51 @@ def test_crop_size_swa_and_the_cpu_are_recorded_and_inference_follows_the_crop(f
     faces = np.random.default_rng(0).integers(0, 255, (5, 48, 48), dtype=np.uint8)
     expected = model.predict(faces[:, 4:44, 4:44, None].astype(np.float32), verbose=0)
     np.testing.assert_allclose(clf.predict_proba(faces), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_run_resumes_in_the_other_precision_with_its_weights_and_momentum(fer_sample_dir, tmp_path):
+    """A run started on a CPU without native bf16 and resumed on one with it (and back): precision is
+    chosen per call, and the switch keeps the weights and the optimizer's state."""
+    from ml.engine.training import _in_compute_precision
+
+    first = train(_config(fer_sample_dir, tmp_path / "run", pause_after_epochs=1))
+    assert first.paused
+    saved = keras.models.load_model(tmp_path / "run" / "checkpoint" / "last.keras")
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        bf16 = _in_compute_precision(saved, _config(fer_sample_dir, tmp_path / "run", mixed_precision=True), 40)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    convs = [layer for layer in bf16.layers if layer.weights and layer.name != "emotion"]
+    assert convs and {layer.compute_dtype for layer in convs} == {"bfloat16"}
+    assert bf16.get_layer("emotion").compute_dtype == "float32"
+    for a, b in zip(saved.get_weights(), bf16.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    momentum = [np.asarray(v) for v in saved.optimizer.variables]
+    assert int(momentum[0]) > 0 and any(np.abs(m).sum() > 0 for m in momentum[2:])  # a trained optimizer
+    for a, b in zip(momentum, bf16.optimizer.variables):
+        np.testing.assert_array_equal(a, np.asarray(b))
+    assert _in_compute_precision(saved, _config(fer_sample_dir, tmp_path / "run"), 40) is saved
+
+    second = train(_config(fer_sample_dir, tmp_path / "run", epochs=4, mixed_precision=True))
+    assert not second.paused and [row["epoch"] for row in second.history] == [1, 2, 3, 4]
+    final = keras.models.load_model(second.model_path)
+    assert {layer.compute_dtype for layer in final.layers if layer.weights} == {"float32"}
+    assert read_metadata(second.model_path)["training"]["config"]["mixed_precision"] is True
+
+
+def test_precision_is_not_part_of_a_runs_identity(fer_sample_dir, tmp_path, monkeypatch):
+    import ml.engine.training as training
+
+    saved = {**_config(fer_sample_dir, tmp_path).to_json(), "mixed_precision": False}
+    for key in ("max_minutes", "pause_after_epochs", "resume"):
+        saved.pop(key)
+    assert same_run(saved, _config(fer_sample_dir, tmp_path, mixed_precision=True))
+    assert not same_run({**saved, "seed": 12}, _config(fer_sample_dir, tmp_path, mixed_precision=True))
+    for native, expected in ((True, True), (False, False)):
+        monkeypatch.setattr(training, "has_native_bf16", lambda: native)
+        assert parse_config([".", "out", "--mixed-precision", "auto"]).mixed_precision is expected
+    assert parse_config([".", "out", "--mixed-precision", "true"]).mixed_precision is True
 
 
 def test_a_changed_recipe_does_not_resume_an_old_checkpoint(fer_sample_dir, tmp_path):
@@ -111,3 +156,14 @@ def test_a_checkpoint_from_before_an_option_existed_still_resumes(fer_sample_dir
     assert not same_run(older, replace(config, distill_weight=0.5))  # not the default: another run
     assert not same_run({**older, "removed_option": 1}, config)
     assert not same_run({**older, "epochs": 5}, config)
+
+
+def test_the_time_budget_is_not_fooled_by_one_paused_epoch():
+    # A resumed run paused (SIGSTOP) during its first epoch: 1,949 s recorded against ~400 s before.
+    assert next_epoch_estimate([1949.0], [335.1, 422.7, 446.5]) == pytest.approx(422.7)
+    # Three epochs of this call: their median, which one slow epoch does not move.
+    assert next_epoch_estimate([1949.0, 410.0, 430.0], [170.0, 172.0]) == pytest.approx(430.0)
+    # A fresh run (no history) trusts its own epochs; a faster machine than the checkpoint's keeps
+    # its own, shorter estimate.
+    assert next_epoch_estimate([450.0], []) == pytest.approx(450.0)
+    assert next_epoch_estimate([160.0, 170.0], [400.0, 420.0, 440.0]) == pytest.approx(165.0)
