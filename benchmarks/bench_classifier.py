@@ -52,8 +52,6 @@ def time_config(model_path, faces, batch_size: int, repeat: int, **kwargs) -> tu
     return len(faces) / best, probs
 
 
-# The throughput floor of the shipped inference mode (issue 11), on an AVX2-only 2-core machine.
-SHIPPED_MODE_FLOOR = 600.0
 CANDIDATES = (("vgg-s", 48), ("vgg-s", 40), ("vgg", 40), ("vgg-m", 40))
 
 
@@ -140,6 +138,7 @@ def main() -> None:
             log(f"  {key}: {fps:,.0f} faces/s")
     from ml.engine.classifier import EmotionClassifier
     from ml.engine.litert import resolve_runtime
+    from ml.engine.ship_rule import SHIP_RULE
     shipped = EmotionClassifier(model_path)
     worker_runtime = resolve_runtime("auto", "float32")       # what workers run (EMO7ION_CLASSIFIER_RUNTIME=auto)
     shipped_fps = {runtime: round(time_config(model_path, faces, args.batch_size, args.repeat, runtime=runtime)[0], 1)
@@ -163,8 +162,8 @@ def main() -> None:
         "faces_per_second": results,
         "shipped_mode": {"tta": shipped.tta, "crop": shipped.crop_size, "calibrated": bool(shipped.calibration),
                          "faces_per_second": shipped_fps, "worker_runtime": worker_runtime,
-                         "floor": SHIPPED_MODE_FLOOR,
-                         "meets_floor": shipped_fps[worker_runtime] >= SHIPPED_MODE_FLOOR},
+                         "floor": SHIP_RULE.faces_per_second,
+                         "meets_floor": shipped_fps[worker_runtime] >= SHIP_RULE.faces_per_second},
         "architectures_float32": architectures,
         "skipped": skipped,
         "bf16_speedup": round(results["bfloat16"] / results["float32"], 3) if "bfloat16" in results else None,
