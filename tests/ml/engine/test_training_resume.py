@@ -85,11 +85,16 @@ def test_a_run_resumes_in_the_other_precision_with_its_weights_and_momentum(fer_
         np.testing.assert_array_equal(a, np.asarray(b))
     assert _in_compute_precision(saved, _config(fer_sample_dir, tmp_path / "run"), 40) is saved
 
-    second = train(_config(fer_sample_dir, tmp_path / "run", epochs=4, mixed_precision=True))
-    assert not second.paused and [row["epoch"] for row in second.history] == [1, 2, 3, 4]
-    final = keras.models.load_model(second.model_path)
+    # Epoch 2 in bf16 (its checkpoint computes in bf16), then the rest back in float32.
+    second = train(_config(fer_sample_dir, tmp_path / "run", mixed_precision=True, pause_after_epochs=1))
+    assert second.paused and [row["epoch"] for row in second.history] == [1, 2]
+    saved_bf16 = keras.models.load_model(tmp_path / "run" / "checkpoint" / "last.keras")
+    assert {layer.compute_dtype for layer in saved_bf16.layers if layer.weights and layer.name != "emotion"} == {"bfloat16"}
+    third = train(_config(fer_sample_dir, tmp_path / "run"))
+    assert not third.paused and [row["epoch"] for row in third.history] == [1, 2, 3, 4]
+    final = keras.models.load_model(third.model_path)
     assert {layer.compute_dtype for layer in final.layers if layer.weights} == {"float32"}
-    assert read_metadata(second.model_path)["training"]["config"]["mixed_precision"] is True
+    assert read_metadata(third.model_path)["training"]["config"]["mixed_precision"] is False
 
 
 def test_precision_is_not_part_of_a_runs_identity(fer_sample_dir, tmp_path, monkeypatch):
