@@ -71,7 +71,7 @@ def decode_floor(path: Path) -> dict:
             "decode_peak_rss_mb": peak_rss_mb()}
 
 
-def analyse(path: Path, sample_fps: float, schedule: str) -> dict:
+def analyse(path: Path, sample_fps: float, schedule: str, detector_runtime: str) -> dict:
     """The engine's segment analysis over the whole file; observations go to a sink that only counts
     them, as the worker hands them to the database (nothing is kept)."""
     from ml.engine.classifier import EmotionClassifier
@@ -81,7 +81,7 @@ def analyse(path: Path, sample_fps: float, schedule: str) -> dict:
     model_path, model_desc = model_for_timing()
     # The runtime a worker uses (EMO7ION_CLASSIFIER_RUNTIME's default): LiteRT where it is installed.
     classifier = EmotionClassifier(model_path, runtime="auto")
-    detector = make_detector("yunet", yunet_model=YUNET)
+    detector = make_detector("yunet", yunet_model=YUNET, runtime=detector_runtime)
     stored = {"rows": 0, "batches": 0}
 
     def sink(observations):
@@ -95,7 +95,8 @@ def analyse(path: Path, sample_fps: float, schedule: str) -> dict:
     result = analyse_segment(path, detector=detector, classifier=classifier, sample_fps=sample_fps,
                              schedule=schedule, on_observations=sink)
     wall = time.perf_counter() - t0
-    return {"analysis_s": round(wall, 2), "classifier_runtime": classifier.runtime, "frames_analysed": result.frames_analysed,
+    return {"analysis_s": round(wall, 2), "classifier_runtime": classifier.runtime,
+            "detector_runtime": detector.runtime, "frames_analysed": result.frames_analysed,
             "faces_detected": result.faces_detected, "rows_streamed": stored["rows"], "batches": stored["batches"],
             "schedule": result.schedule, "schedule_stats": {k: v for k, v in result.schedule_stats.items()
                                                             if k != "options"},
@@ -119,6 +120,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 30.0])
     parser.add_argument("--sample-fps", type=float, default=2.0)
     parser.add_argument("--schedule", default="adaptive", choices=["adaptive", "full"])
+    parser.add_argument("--detector-runtime", default="auto", choices=["auto", "onnxruntime", "opencv"],
+                        help="what runs YuNet (default: a worker's, ONNX Runtime where installed)")
     parser.add_argument("--keep", default=None, help="folder to keep (and reuse) the generated clips in")
     parser.add_argument("--decode-floor", default=None, help=argparse.SUPPRESS)  # child process
     parser.add_argument("--analyse", default=None, help=argparse.SUPPRESS)       # child process
@@ -127,7 +130,7 @@ def main() -> None:
         print(json.dumps(decode_floor(Path(args.decode_floor))))
         return
     if args.analyse:
-        print(json.dumps(analyse(Path(args.analyse), args.sample_fps, args.schedule)))
+        print(json.dumps(analyse(Path(args.analyse), args.sample_fps, args.schedule, args.detector_runtime)))
         return
 
     reason = shared_missing("media", "videos") or (None if YUNET.is_file() else f"{YUNET} is not available")
@@ -147,7 +150,8 @@ def main() -> None:
                 written = write_looped_clip(source, clip, minutes * 60)
             floor = _child("--decode-floor", str(clip))
             log(f"  decode floor {floor['decode_floor_s']} s for {floor['frames']} frames")
-            run = _child("--analyse", str(clip), "--sample-fps", str(args.sample_fps), "--schedule", args.schedule)
+            run = _child("--analyse", str(clip), "--sample-fps", str(args.sample_fps), "--schedule", args.schedule,
+                         "--detector-runtime", args.detector_runtime)
             log(f"  analysis {run['analysis_s']} s, peak RSS {run['peak_rss_mb']} MB")
             runs[f"{minutes:g}min"] = {
                 "clip_mb": round(clip.stat().st_size / 2 ** 20, 1), "written": written, **floor, **run,

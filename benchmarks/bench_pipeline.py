@@ -78,6 +78,10 @@ def main() -> None:
     parser.add_argument("--schedule", nargs="+", default=["full", "adaptive"], choices=["full", "adaptive"])
     parser.add_argument("--runtime", default="auto", choices=["auto", "keras", "litert"],
                         help="the classifier's runtime (default: a worker's, LiteRT where installed)")
+    parser.add_argument("--detector-runtime", nargs="+", default=["auto", "opencv"],
+                        choices=["auto", "onnxruntime", "opencv"],
+                        help="YuNet's runtimes, the first one a worker's; each later one reruns the schedules "
+                             "as `<schedule>@<runtime>` (default: the worker's, then OpenCV's DNN as before)")
     args = parser.parse_args()
     if args.clip is None:
         reason = shared_missing("media", "videos")
@@ -99,11 +103,20 @@ def main() -> None:
     model_path, model_desc = model_for_timing()
     # By default the runtime a worker uses (EMO7ION_CLASSIFIER_RUNTIME=auto): LiteRT where it is installed.
     classifier = EmotionClassifier(model_path, runtime=args.runtime)
-    detector = make_detector(args.detector, yunet_model=YUNET)
+    runtimes = args.detector_runtime if args.detector == "yunet" else [None]
+    detectors = {}
+    for runtime in runtimes:
+        detector = make_detector(args.detector, yunet_model=YUNET, **({"runtime": runtime} if runtime else {}))
+        if getattr(detector, "runtime", None) not in {getattr(d, "runtime", None) for d in detectors.values()}:
+            detectors[getattr(detector, "runtime", None)] = detector
+    default_runtime = next(iter(detectors))
+    # (key, schedule, detector): the worker's runtime under the schedule's own name, the others beside it.
+    variants = [(schedule if runtime == default_runtime else f"{schedule}@{runtime}", schedule, detector)
+                for runtime, detector in detectors.items() for schedule in args.schedule]
     log(f"pipeline benchmark: {clip.name} ({info.width}x{info.height}, {info.frame_count} frames, "
         f"{info.duration_s:.1f} s), {args.detector}, {model_desc}")
     # Warm up: the classifier loads (LiteRT's twin is derived once), OpenCV allocates the detector for this frame size.
-    for schedule in args.schedule:
+    for _, schedule, detector in variants:
         analyse_segment(clip, detector=detector, classifier=classifier, sample_fps=1.0, t_end=1.0, schedule=schedule)
     fer_detector, fer_missing = fer_package()
     if fer_detector is not None:
@@ -113,12 +126,12 @@ def main() -> None:
     for sample_fps in args.sample_fps:
         decode_s, frames = decode_only(clip)
         by_schedule = {}
-        for schedule in args.schedule:
+        for key, schedule, detector in variants:
             cpu0, t0 = time.process_time(), time.perf_counter()
             result = analyse_segment(clip, detector=detector, classifier=classifier, sample_fps=sample_fps,
                                      schedule=schedule)
             cpu_percent = round(100 * (time.process_time() - cpu0) / max(time.perf_counter() - t0, 1e-9))
-            by_schedule[schedule] = {
+            by_schedule[key] = {
                 "frames_analysed": result.frames_analysed,
                 "faces_detected": result.faces_detected,
                 "unique_faces": result.unique_faces,
@@ -135,6 +148,13 @@ def main() -> None:
                 by_schedule["adaptive"]["faces_detected"] / max(1, by_schedule["full"]["faces_detected"]), 4)
             by_schedule["adaptive"]["speedup_vs_full"] = round(
                 by_schedule["full"]["pipeline_s"] / max(by_schedule["adaptive"]["pipeline_s"], 1e-9), 2)
+        for key in [k for k in by_schedule if "@" in k]:
+            schedule = key.split("@")[0]
+            if schedule in by_schedule:  # how much faster the worker's runtime is, with the faces it finds
+                by_schedule[schedule][f"speedup_vs_{key}"] = round(
+                    by_schedule[key]["pipeline_s"] / max(by_schedule[schedule]["pipeline_s"], 1e-9), 2)
+                by_schedule[schedule][f"faces_vs_{key}"] = round(
+                    by_schedule[schedule]["faces_detected"] / max(1, by_schedule[key]["faces_detected"]), 4)
         anchor = {"installed": False, "reason": fer_missing}
         if fer_detector is not None:
             anchor = {"installed": True, **fer_pipeline(fer_detector, clip, sample_fps)}
@@ -148,6 +168,7 @@ def main() -> None:
         "clip": clip.name,
         "clip_info": info.to_dict(),
         "detector": args.detector,
+        "detector_runtime": default_runtime,
         "model": model_desc,
         "classifier_runtime": classifier.runtime,
         "runs": runs,

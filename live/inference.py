@@ -38,6 +38,7 @@ class EngineConfig:
     detector: str = "haar"
     yunet_model: str = ""
     upscale: str = "auto"
+    detector_runtime: str = "auto"       # ml.engine.detectors' YuNet runtime: auto, onnxruntime or opencv
 
 
 @dataclass
@@ -96,7 +97,9 @@ class FrameAnalyser:
                                            litert_cache_dir=config.litert_cache_dir or None)
             if set(classifier.labels) != set(EMOTIONS):
                 raise ValueError(f"The model does not predict the seven FER2013 emotions ({classifier.labels})")
-            detector = make_detector(config.detector, yunet_model=config.yunet_model or None, upscale=config.upscale)
+            options = {"runtime": config.detector_runtime} if config.detector == "yunet" else {}
+            detector = make_detector(config.detector, yunet_model=config.yunet_model or None, upscale=config.upscale,
+                                     **options)
             self._engines[config] = (detector, classifier, [classifier.labels.index(e) for e in EMOTIONS])
         return self._engines[config]
 

@@ -146,5 +146,7 @@ def get_detector(name: str | None = None, **options):
     name = name or default_detector_name()
     # Operators trade small-face recall for speed here: "auto" enlarges frames under 1280 px up to 2x.
     options.setdefault("upscale", settings.EMO7ION_DETECTOR_UPSCALE)
+    if name == "yunet":
+        options.setdefault("runtime", settings.EMO7ION_DETECTOR_RUNTIME)
     with _lock:
         return _detector(name, settings.EMO7ION_YUNET_MODEL or "", tuple(sorted(options.items())))

@@ -48,7 +48,8 @@ S = LiveSession.State
 def engine_config(detector: str, model_path: str) -> EngineConfig:
     return EngineConfig(model_path=str(model_path), **classifier_options(), detector=detector,
                         yunet_model=settings.EMO7ION_YUNET_MODEL or "",
-                        upscale=str(settings.EMO7ION_DETECTOR_UPSCALE))
+                        upscale=str(settings.EMO7ION_DETECTOR_UPSCALE),
+                        detector_runtime=str(settings.EMO7ION_DETECTOR_RUNTIME))
 
 
 def session_info(session: LiveSession) -> SessionInfo:

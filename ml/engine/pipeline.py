@@ -283,6 +283,8 @@ def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size:
     result.first_frame_boxes, result.last_frame_boxes = tracker.boundary_boxes()
     result.timings = {k: round(v, 4) for k, v in timings.items()}
     result.schedule_stats = plan.stats()
+    if getattr(detector, "runtime", None):  # what ran the detector's network (YuNet: onnxruntime or opencv)
+        result.schedule_stats["detector_runtime"] = detector.runtime
     result.wall_time_s = round(time.perf_counter() - started, 4)
     if not result.cancelled:
         progress(None, force=True)

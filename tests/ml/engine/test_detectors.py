@@ -7,7 +7,7 @@ import pytest
 
 from ml.engine.detectors import (DETECTOR_NAMES, YUNET_SCORE_THRESHOLD, FaceBox, default_detector_name,
                                  detect_in_regions, make_detector, suppress_overlaps)
-from ml.engine.errors import ImageReadError, ModelFileError, UnknownDetectorError
+from ml.engine.errors import ConfigurationError, ImageReadError, ModelFileError, UnknownDetectorError
 from ml.engine.tracker import iou_matrix
 
 from .conftest import photo
@@ -139,6 +139,45 @@ def test_yunet_with_a_corrupt_model_file(tmp_path, yunet_model_path):
         make_detector("yunet", yunet_model=empty)
 
 
+def test_yunet_runtimes_find_the_same_faces(yunet_model_path):
+    """ONNX Runtime (the default where installed) and OpenCV's FaceDetectorYN run the same network and
+    decode it the same way: the same boxes, scores and landmarks on a crowd, full size and downscaled,
+    and on a frame size that is not a multiple of 32."""
+    on_ort = make_detector("yunet", yunet_model=yunet_model_path, runtime="onnxruntime")
+    on_opencv = make_detector("yunet", yunet_model=yunet_model_path, runtime="opencv")
+    assert (on_ort.runtime, on_opencv.runtime) == ("onnxruntime", "opencv")
+    assert make_detector("yunet", yunet_model=yunet_model_path).runtime == "onnxruntime"
+    crowd = cv2.imread(str(photo("07")))
+    odd = np.ascontiguousarray(cv2.imread(str(photo("15")))[:363, :471])
+    for image, scale in ((crowd, 1.0), (crowd, 0.5), (odd, 2.0)):
+        a, b = on_ort.detect_scaled(image, scale), on_opencv.detect_scaled(image, scale)
+        assert len(a) == len(b) > 0
+        assert [x.as_tuple() for x in a] == [x.as_tuple() for x in b]
+        assert np.allclose([x.score for x in a], [x.score for x in b], atol=1e-3)
+        assert np.allclose([x.landmarks for x in a], [x.landmarks for x in b], atol=0.5)
+    assert len(on_ort.detect(crowd)) > 100  # a crowd, not a trivially empty comparison
+
+
+def test_yunet_runtime_errors_are_clear(tmp_path, yunet_model_path):
+    with pytest.raises(ConfigurationError, match="onnxruntime, opencv"):
+        make_detector("yunet", yunet_model=yunet_model_path, runtime="tensorrt")
+    # An ONNX file that is a network, but not YuNet's: refused when it is loaded, not mid-analysis.
+    import onnx
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["out"])], "not-yunet",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 640, 640])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 640, 640])])
+    other = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), other)
+    with pytest.raises(ModelFileError, match="not a YuNet network"):
+        make_detector("yunet", yunet_model=other, runtime="onnxruntime")
+    for runtime in ("onnxruntime", "opencv"):
+        text = tmp_path / f"{runtime}.onnx"
+        text.write_text("not an onnx file")
+        with pytest.raises(ModelFileError, match="could not be loaded"):
+            make_detector("yunet", yunet_model=text, runtime=runtime)
+
+
 def test_bad_options_are_clear(yunet_model_path):
     with pytest.raises(ValueError, match="upscale"):
         make_detector("yunet", yunet_model=yunet_model_path, upscale=0.5)
@@ -154,11 +193,11 @@ def test_default_detector_name(yunet_model_path, tmp_path):
     assert default_detector_name(tmp_path / "absent.onnx") == "haar"
 
 
-@pytest.mark.parametrize("name", DETECTOR_NAMES)
-def test_one_detector_shared_by_threads(name, yunet_model_path):
+@pytest.mark.parametrize("name, runtime", [("yunet", "onnxruntime"), ("yunet", "opencv"), ("haar", None)])
+def test_one_detector_shared_by_threads(name, runtime, yunet_model_path):
     # Workers cache one detector per process; threads must not corrupt each other's frames.
     from concurrent.futures import ThreadPoolExecutor
-    detector = make_detector(name, yunet_model=yunet_model_path)
+    detector = make_detector(name, yunet_model=yunet_model_path, **({"runtime": runtime} if runtime else {}))
     images = [cv2.imread(str(photo(p))) for p in ("14", "15", "12", "16")]
     expected = [[b.as_tuple() for b in detector.detect(im)] for im in images]
     with ThreadPoolExecutor(4) as pool:

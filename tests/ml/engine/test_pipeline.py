@@ -390,3 +390,5 @@ def test_adaptive_schedule_through_the_pipeline(yunet, classifier):
     assert adaptive.unique_faces == 1
     assert adaptive.schedule_stats["full_detections"] < adaptive.frames_analysed
     assert full.schedule_stats["full_detections"] == 72
+    # ... and what ran the detector's network (ONNX Runtime, the default where installed).
+    assert full.schedule_stats["detector_runtime"] == adaptive.schedule_stats["detector_runtime"] == "onnxruntime"
