@@ -277,7 +277,7 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Emo7ion <noreply@emo7ion.local>")
 
 # --- Emo7ion
-# YuNet ONNX file for cv2.FaceDetectorYN (see README "Face detector"); empty -> Haar fallback.
+# YuNet ONNX file (see README "Face detection"); empty -> Haar fallback.
 EMO7ION_YUNET_MODEL = env("EMO7ION_YUNET_MODEL", default="")
 EMO7ION_DEFAULT_MODEL = env("EMO7ION_DEFAULT_MODEL", default=str(BASE_DIR / "ml" / "default_model" / "emo7ion-fer2013-v1.keras"))
 EMO7ION_MODEL_DIR = env.path("EMO7ION_MODEL_DIR", default=str(VAR_DIR / "models"))

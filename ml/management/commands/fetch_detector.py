@@ -1,8 +1,8 @@
-"""Download the YuNet face detector (a fixed-shape ONNX export) and check OpenCV can use it.
+"""Download the YuNet face detector (a fixed-shape ONNX export) and check the engine can use it.
 
 OpenCV 4.x cannot load YuNet's dynamic-shape exports, so we fetch the fixed 640x640 export (it runs
-at any input size). The file is verified before it is kept: it must load in cv2.FaceDetectorYN and
-find the face in scikit-image's bundled astronaut photo. On a machine without internet, download
+at any input size, in OpenCV and in ONNX Runtime). The file is verified before it is kept: it must load
+as the engine's YuNet detector (EMO7ION_DETECTOR_RUNTIME's runtime) and find the face in scikit-image's bundled astronaut photo. On a machine without internet, download
 the file elsewhere and pass it with --from-file.
 """
 from __future__ import annotations
@@ -43,7 +43,8 @@ def verify_yunet(path: Path) -> int:
     from ml.engine.errors import EngineError
 
     try:
-        detector = make_detector("yunet", yunet_model=path)
+        from django.conf import settings
+        detector = make_detector("yunet", yunet_model=path, runtime=settings.EMO7ION_DETECTOR_RUNTIME)
     except EngineError as exc:
         raise CommandError(f"{path.name} is not a usable YuNet detector: {exc}") from exc
     photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
