@@ -85,8 +85,11 @@ class OnnxRuntimeYuNet:
         height, width = bgr.shape[:2]
         padded_h = -(-height // PAD_MULTIPLE) * PAD_MULTIPLE
         padded_w = -(-width // PAD_MULTIPLE) * PAD_MULTIPLE
-        blob = np.zeros((1, 3, padded_h, padded_w), np.float32)
-        blob[0, :, :height, :width] = bgr.transpose(2, 0, 1)  # BGR, unscaled, zero-padded: as OpenCV feeds it
+        # BGR, unscaled, zero-padded below and to the right: as OpenCV feeds the network.
+        blob = np.empty((1, 3, padded_h, padded_w), np.float32)
+        blob[0, :, :height, :width] = bgr.transpose(2, 0, 1)
+        blob[0, :, height:, :] = 0.0
+        blob[0, :, :height, width:] = 0.0
         results = dict(zip(self._outputs, self._session.run(self._outputs, {self._input: blob})))
         rows = [self._decode(results, stride, padded_w // stride) for stride in STRIDES]
         faces = np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
