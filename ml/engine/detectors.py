@@ -152,8 +152,9 @@ class YuNetDetector(_ScaledDetector):
         if self.runtime == "onnxruntime":
             from .cpu import available_cpus
             from .yunet import OnnxRuntimeYuNet
-            # One core fewer than there are: in an analysis, decoding and classification overlap
-            # detection on the others (2 cores, 2 fps, 1080p: 8% faster than detecting on both).
+            # One core fewer than there are: at the workers' 2 sampled frames per second, decoding the
+            # frames between them keeps a core busy (2 cores, 1080p: 8% faster than detecting on both;
+            # on every frame, where decoding is light, both cores were 5% faster).
             self.num_threads = int(num_threads or max(1, available_cpus() - 1))
             self._net = OnnxRuntimeYuNet(str(path), score_threshold=self.score_threshold,
                                          nms_threshold=float(nms_threshold), top_k=int(top_k),
