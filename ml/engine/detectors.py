@@ -153,8 +153,8 @@ class YuNetDetector(_ScaledDetector):
             from .cpu import available_cpus
             from .yunet import OnnxRuntimeYuNet
             # One core fewer than there are: at the workers' 2 sampled frames per second, decoding the
-            # frames between them keeps a core busy (2 cores, 1080p: 8% faster than detecting on both;
-            # on every frame, where decoding is light, both cores were 5% faster).
+            # frames between them keeps a core busy. (Measured on 2 cores, the difference from using
+            # both was within the run-to-run noise, either way.)
             self.num_threads = int(num_threads or max(1, available_cpus() - 1))
             self._net = OnnxRuntimeYuNet(str(path), score_threshold=self.score_threshold,
                                          nms_threshold=float(nms_threshold), top_k=int(top_k),
