@@ -16,6 +16,7 @@ the detector's default runtime wherever `onnxruntime` is installed (`runtime="au
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .errors import ModelFileError
@@ -95,7 +96,6 @@ class OnnxRuntimeYuNet:
         faces = np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
         if not len(faces):
             return None
-        import cv2
         # OpenCV suppresses overlaps on boxes truncated to integers; so do we, to give the same faces.
         keep = cv2.dnn.NMSBoxes(faces[:, :4].astype(np.int32).tolist(), faces[:, 14].tolist(),
                                 self.score_threshold, self.nms_threshold, 1.0, self.top_k)
