@@ -3,7 +3,7 @@ OpenCV by looping the crowd clip (../shared/media/videos/01_*), analysed at 2 fr
 the observations streamed away batch by batch (as the worker streams them to the database).
 
     python benchmarks/bench_long_footage.py [--minutes 10 30] [--sample-fps 2] [--schedule adaptive]
-                                            [--keep DIR]
+                                            [--decode-threads ffmpeg 1] [--keep DIR]
 
 For each clip, in separate processes (so each reports its own peak memory): the decode floor (the
 time to grab every frame, which any analysis of the file must at least take), the analysis time,
@@ -71,7 +71,7 @@ def decode_floor(path: Path) -> dict:
             "decode_peak_rss_mb": peak_rss_mb()}
 
 
-def analyse(path: Path, sample_fps: float, schedule: str, detector_runtime: str) -> dict:
+def analyse(path: Path, sample_fps: float, schedule: str, detector_runtime: str, decode_threads: int | None) -> dict:
     """The engine's segment analysis over the whole file; observations go to a sink that only counts
     them, as the worker hands them to the database (nothing is kept)."""
     from ml.engine.classifier import EmotionClassifier
@@ -93,10 +93,11 @@ def analyse(path: Path, sample_fps: float, schedule: str, detector_runtime: str)
     rss_before = peak_rss_mb()
     t0, cpu0 = time.perf_counter(), time.process_time()
     result = analyse_segment(path, detector=detector, classifier=classifier, sample_fps=sample_fps,
-                             schedule=schedule, on_observations=sink)
+                             schedule=schedule, on_observations=sink, decode_threads=decode_threads)
     wall = time.perf_counter() - t0
     return {"analysis_s": round(wall, 2), "classifier_runtime": classifier.runtime,
-            "detector_runtime": detector.runtime, "frames_analysed": result.frames_analysed,
+            "detector_runtime": detector.runtime, "decode_threads": decode_threads or "ffmpeg",
+            "frames_analysed": result.frames_analysed,
             "faces_detected": result.faces_detected, "rows_streamed": stored["rows"], "batches": stored["batches"],
             "schedule": result.schedule, "schedule_stats": {k: v for k, v in result.schedule_stats.items()
                                                             if k != "options"},
@@ -122,6 +123,9 @@ def main() -> None:
     parser.add_argument("--schedule", default="adaptive", choices=["adaptive", "full"])
     parser.add_argument("--detector-runtime", default="auto", choices=["auto", "onnxruntime", "opencv"],
                         help="what runs YuNet (default: a worker's, ONNX Runtime where installed)")
+    parser.add_argument("--decode-threads", nargs="+", default=["ffmpeg"],
+                        help="FFmpeg decoding threads of the analysis: 'ffmpeg' (its choice, one per core) or a "
+                             "number; several values are each run on the same clip, the first is the headline")
     parser.add_argument("--keep", default=None, help="folder to keep (and reuse) the generated clips in")
     parser.add_argument("--decode-floor", default=None, help=argparse.SUPPRESS)  # child process
     parser.add_argument("--analyse", default=None, help=argparse.SUPPRESS)       # child process
@@ -129,8 +133,10 @@ def main() -> None:
     if args.decode_floor:
         print(json.dumps(decode_floor(Path(args.decode_floor))))
         return
+    decode_threads = [None if v == "ffmpeg" else int(v) for v in args.decode_threads]
     if args.analyse:
-        print(json.dumps(analyse(Path(args.analyse), args.sample_fps, args.schedule, args.detector_runtime)))
+        print(json.dumps(analyse(Path(args.analyse), args.sample_fps, args.schedule, args.detector_runtime,
+                                 decode_threads[0])))
         return
 
     reason = shared_missing("media", "videos") or (None if YUNET.is_file() else f"{YUNET} is not available")
@@ -150,17 +156,19 @@ def main() -> None:
                 written = write_looped_clip(source, clip, minutes * 60)
             floor = _child("--decode-floor", str(clip))
             log(f"  decode floor {floor['decode_floor_s']} s for {floor['frames']} frames")
-            run = _child("--analyse", str(clip), "--sample-fps", str(args.sample_fps), "--schedule", args.schedule,
-                         "--detector-runtime", args.detector_runtime)
-            log(f"  analysis {run['analysis_s']} s, peak RSS {run['peak_rss_mb']} MB")
-            runs[f"{minutes:g}min"] = {
-                "clip_mb": round(clip.stat().st_size / 2 ** 20, 1), "written": written, **floor, **run,
-                "analysis_to_decode_floor": round(run["analysis_s"] / max(floor["decode_floor_s"], 1e-9), 2),
-            }
+            for n, threads in enumerate(args.decode_threads):
+                run = _child("--analyse", str(clip), "--sample-fps", str(args.sample_fps), "--schedule",
+                             args.schedule, "--detector-runtime", args.detector_runtime, "--decode-threads", threads)
+                log(f"  analysis ({threads} decoding threads) {run['analysis_s']} s, peak RSS {run['peak_rss_mb']} MB")
+                key = f"{minutes:g}min" + ("" if n == 0 else f"@decode{threads}")
+                runs[key] = {
+                    "clip_mb": round(clip.stat().st_size / 2 ** 20, 1), "written": written, **floor, **run,
+                    "analysis_to_decode_floor": round(run["analysis_s"] / max(floor["decode_floor_s"], 1e-9), 2),
+                }
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
-    peaks = [r["peak_rss_mb"] for r in runs.values()]
+    peaks = [r["peak_rss_mb"] for key, r in runs.items() if "@" not in key]  # the headline setting's runs
     emit({
         "benchmark": "long_footage",
         "clip": source.name,

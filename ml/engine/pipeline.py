@@ -295,11 +295,13 @@ def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: f
                     t_end: float | None = None, batch_size: int = 256,
                     should_cancel: Callable[[], bool] | None = None,
                     on_progress: Callable[[float], None] | None = None,
-                    tracker: IouTracker | None = None, prefetch: bool = True, **options) -> SegmentResult:
+                    tracker: IouTracker | None = None, prefetch: bool = True,
+                    decode_threads: int | None = None, **options) -> SegmentResult:
     """Analyse [t_start, t_end) of the footage at `path`: its frames sampled at `sample_fps`, fed to
     `analyse_frames` (which takes the other keyword `options`: schedule, schedule_options,
-    on_observations, cpus). `on_progress` receives the fraction of the segment done (0-1)."""
-    frames = iter_sampled_frames(path, sample_fps, t_start, t_end)
+    on_observations, cpus). `on_progress` receives the fraction of the segment done (0-1).
+    `decode_threads` is FFmpeg's decoding thread count (None: FFmpeg's choice)."""
+    frames = iter_sampled_frames(path, sample_fps, t_start, t_end, decode_threads)
     span = None if t_end is None else max(1e-9, float(t_end) - float(t_start))
 
     def fraction(t: float | None) -> float:

@@ -90,8 +90,10 @@ def _undecodable(path: Path, otherwise: str) -> VideoReadError:
                           f"codec {', '.join(streams.video)}), or a corrupt one. {CONVERT_ADVICE}")
 
 
-def _open_capture(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+def _open_capture(path: Path, decode_threads: int | None = None) -> cv2.VideoCapture:
+    """FFmpeg's capture; `decode_threads` None lets FFmpeg choose (one per core)."""
+    params = [] if decode_threads is None else [cv2.CAP_PROP_N_THREADS, int(decode_threads)]
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
     if not cap.isOpened():
         cap.release()
         raise _undecodable(path, f"{_name(path)} is not a video or image that can be decoded (unknown format, "
@@ -184,13 +186,15 @@ class SampledFrames:
     iteration, `stopped_early` says whether the stream ended before it should have (a truncated or
     corrupt file) and `message` says where; `frames_read` counts the frames yielded.
 
+    `decode_threads` is FFmpeg's decoding thread count (None: FFmpeg's choice, a thread per core).
+
     `t_seconds` is the frame's own timestamp and is exact. `frame_index` is OpenCV's frame number:
     exact for constant-frame-rate files; after a seek in a variable-frame-rate file OpenCV derives
     it from the average rate, so locate frames by `t_seconds` (see `read_frame_at`).
     """
 
     def __init__(self, path: str | os.PathLike, sample_fps: float, t_start: float = 0.0,
-                 t_end: float | None = None):
+                 t_end: float | None = None, decode_threads: int | None = None):
         if not sample_fps or sample_fps <= 0 or not math.isfinite(sample_fps):
             raise ValueError(f"sample_fps must be a positive number of frames per second, got {sample_fps!r}")
         if t_start < 0 or (t_end is not None and t_end < t_start):
@@ -199,6 +203,9 @@ class SampledFrames:
         self.sample_fps = float(sample_fps)
         self.t_start = float(t_start)
         self.t_end = None if t_end is None else float(t_end)
+        if decode_threads is not None and int(decode_threads) < 1:
+            raise ValueError(f"decode_threads must be at least 1 (or None for FFmpeg's choice), got {decode_threads!r}")
+        self.decode_threads = decode_threads
         self.stopped_early = False
         self.message = ""
         self.frames_read = 0
@@ -219,7 +226,7 @@ class SampledFrames:
         yield from self._iter_video()
 
     def _iter_video(self) -> Iterator[tuple[int, float, np.ndarray]]:
-        cap = _open_capture(self.path)
+        cap = _open_capture(self.path, self.decode_threads)
         try:
             fps, frame_count, _, _ = _stream_geometry(cap, self.path)
             # Without a stated length, read until the stream ends (and cannot tell truncation).
@@ -272,13 +279,13 @@ class SampledFrames:
 
 
 def iter_sampled_frames(path: str | os.PathLike, sample_fps: float, t_start: float = 0.0,
-                        t_end: float | None = None) -> SampledFrames:
+                        t_end: float | None = None, decode_threads: int | None = None) -> SampledFrames:
     """Sample frames at `sample_fps` between `t_start` and `t_end` (seconds; None = the end).
 
     Returns an iterable of `(frame_index, t_seconds, bgr_ndarray)`; see `SampledFrames` for how it
     reports a stream that ends early. Bad files raise `VideoReadError` when iteration starts.
     """
-    return SampledFrames(path, sample_fps, t_start, t_end)
+    return SampledFrames(path, sample_fps, t_start, t_end, decode_threads)
 
 
 def read_frame_at(path: str | os.PathLike, t_seconds: float) -> np.ndarray:

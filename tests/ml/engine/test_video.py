@@ -153,6 +153,17 @@ def test_sampled_frames_match_sequential_decoding():
         assert np.array_equal(frame, sequential[index])
 
 
+@pytest.mark.parametrize("prefix", ["01", "06"])  # 1080p H.264; a variable frame rate
+def test_one_decoding_thread_gives_the_same_frames(prefix):
+    """The decoding thread count changes how FFmpeg spends the cores, never which frames come out."""
+    path = video(prefix)
+    threaded = list(iter_sampled_frames(path, 5.0))
+    single = list(iter_sampled_frames(path, 5.0, decode_threads=1))
+    assert len(single) == len(threaded) > 10
+    for (i, t, frame), (j, u, other) in zip(threaded, single):
+        assert (i, t) == (j, u) and np.array_equal(frame, other)
+
+
 def test_image_is_one_frame_at_time_zero():
     got = list(iter_sampled_frames(photo("15"), 2.0))
     assert len(got) == 1
@@ -166,6 +177,8 @@ def test_bad_sampling_arguments_are_refused():
         iter_sampled_frames(video("07"), 0)
     with pytest.raises(ValueError):
         iter_sampled_frames(video("07"), 2.0, t_start=5.0, t_end=1.0)
+    with pytest.raises(ValueError, match="decode_threads"):
+        iter_sampled_frames(video("07"), 2.0, decode_threads=0)
 
 
 def test_segment_past_the_end_is_empty_not_an_error():
