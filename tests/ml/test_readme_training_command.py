@@ -46,19 +46,21 @@ def test_the_train_model_command_in_the_readme_gives_the_shipped_models_recipe()
     assert options["val_data"] == recorded["val_data"]
 
 
-CHECKPOINTS = sorted((ROOT / "ml" / "checkpoints").glob("*/checkpoint/state.json"))
+CHECKPOINTS = sorted((ROOT / "ml" / "checkpoints").glob("*/checkpoint/state.json")) or [
+    pytest.param(None, marks=pytest.mark.skip(reason="no run is paused between sessions: no checkpoint is committed"))]
 CANDIDATES = sorted((ROOT / "ml" / "candidates").glob("*/*.json"))
 
 
-@pytest.mark.parametrize("state_path", CHECKPOINTS, ids=lambda p: p.parent.parent.name)
+@pytest.mark.parametrize("state_path", CHECKPOINTS, ids=lambda p: p.parent.parent.name if p else "none")
 def test_the_readme_command_of_each_committed_checkpoint_is_the_run_it_continues(state_path):
     """Runs train across sessions: the README's command with the checkpoint's --version must resume the
     committed checkpoint, not start another run (a checkpoint resumes only a run with the same recipe)."""
     from ml.engine.training import same_run
     version = state_path.parent.parent.name
-    config = parse_config(_readme_command("python -m ml.engine.training ", preset="vgg-m", version=version))
+    saved = json.loads(state_path.read_text())["config"]
+    config = parse_config(_readme_command("python -m ml.engine.training ", preset=saved["preset"], version=version))
     assert config.output_dir == f"ml/checkpoints/{version}"
-    assert same_run(json.loads(state_path.read_text())["config"], config)
+    assert same_run(saved, config)
 
 
 @pytest.mark.parametrize("meta_path", CANDIDATES, ids=lambda p: p.stem)
