@@ -123,9 +123,10 @@ def main() -> None:
     parser.add_argument("--schedule", default="adaptive", choices=["adaptive", "full"])
     parser.add_argument("--detector-runtime", default="auto", choices=["auto", "onnxruntime", "opencv"],
                         help="what runs YuNet (default: a worker's, ONNX Runtime where installed)")
-    parser.add_argument("--decode-threads", nargs="+", default=["ffmpeg"],
+    parser.add_argument("--decode-threads", nargs="+", default=["1"],
                         help="FFmpeg decoding threads of the analysis: 'ffmpeg' (its choice, one per core) or a "
-                             "number; several values are each run on the same clip, the first is the headline")
+                             "number (default 1, the engine's); several values are each run on the same clip, "
+                             "the first is the headline")
     parser.add_argument("--keep", default=None, help="folder to keep (and reuse) the generated clips in")
     parser.add_argument("--decode-floor", default=None, help=argparse.SUPPRESS)  # child process
     parser.add_argument("--analyse", default=None, help=argparse.SUPPRESS)       # child process

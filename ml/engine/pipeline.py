@@ -291,12 +291,19 @@ def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size:
     return result
 
 
+# FFmpeg's decoding threads for an analysis. Decoding already overlaps detection and classification
+# (FramePrefetch), which keep every core busy, so FFmpeg's frame threads only add their own overhead: one
+# thread decodes the same frames with about 20% less CPU, and 10 minutes of 1080p at 2 fps took 61.7
+# against 66.1 s (benchmarks/bench_long_footage.py --decode-threads ffmpeg 1, one run each).
+ANALYSIS_DECODE_THREADS = 1
+
+
 def analyse_segment(path, *, detector, classifier, sample_fps: float, t_start: float = 0.0,
                     t_end: float | None = None, batch_size: int = 256,
                     should_cancel: Callable[[], bool] | None = None,
                     on_progress: Callable[[float], None] | None = None,
                     tracker: IouTracker | None = None, prefetch: bool = True,
-                    decode_threads: int | None = None, **options) -> SegmentResult:
+                    decode_threads: int | None = ANALYSIS_DECODE_THREADS, **options) -> SegmentResult:
     """Analyse [t_start, t_end) of the footage at `path`: its frames sampled at `sample_fps`, fed to
     `analyse_frames` (which takes the other keyword `options`: schedule, schedule_options,
     on_observations, cpus). `on_progress` receives the fraction of the segment done (0-1).
