@@ -293,8 +293,8 @@ def analyse_frames(frames: Iterable[tuple], *, detector, classifier, batch_size:
 
 # FFmpeg's decoding threads for an analysis. Decoding already overlaps detection and classification
 # (FramePrefetch), which keep every core busy, so FFmpeg's frame threads only add their own overhead: one
-# thread decodes the same frames with about 20% less CPU, and 10 minutes of 1080p at 2 fps took 61.7
-# against 66.1 s (benchmarks/bench_long_footage.py --decode-threads ffmpeg 1, one run each).
+# thread decodes the same frames with about 20% less CPU, and 10 minutes of 1080p at 2 fps took 61.7 and
+# 64.3 s against 66.1 s (benchmarks/bench_long_footage.py --decode-threads ffmpeg 1): a small gain.
 ANALYSIS_DECODE_THREADS = 1
 
 
