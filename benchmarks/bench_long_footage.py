@@ -116,6 +116,13 @@ def _child(*args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _decode_threads_arg(value: str) -> str:
+    """'ffmpeg' or a positive whole number, checked when the arguments are parsed."""
+    if value == "ffmpeg" or (value.isdigit() and int(value) >= 1):
+        return value
+    raise argparse.ArgumentTypeError(f"expected 'ffmpeg' or a number of threads of at least 1, got {value!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 30.0])
@@ -123,7 +130,7 @@ def main() -> None:
     parser.add_argument("--schedule", default="adaptive", choices=["adaptive", "full"])
     parser.add_argument("--detector-runtime", default="auto", choices=["auto", "onnxruntime", "opencv"],
                         help="what runs YuNet (default: a worker's, ONNX Runtime where installed)")
-    parser.add_argument("--decode-threads", nargs="+", default=["1"],
+    parser.add_argument("--decode-threads", nargs="+", default=["1"], type=_decode_threads_arg,
                         help="FFmpeg decoding threads of the analysis: 'ffmpeg' (its choice, one per core) or a "
                              "number (default 1, the engine's); several values are each run on the same clip, "
                              "the first is the headline")
@@ -147,7 +154,7 @@ def main() -> None:
     source = sorted((SHARED / "media" / "videos").glob("01_*"))[0]
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="emo7ion-long-"))
     folder.mkdir(parents=True, exist_ok=True)
-    runs = {}
+    runs, headline_peaks = {}, []  # peak RSS of the headline setting's run of each clip
     try:
         for minutes in args.minutes:
             clip = folder / f"{source.stem}-looped-{minutes:g}min.mp4"
@@ -162,6 +169,8 @@ def main() -> None:
                              args.schedule, "--detector-runtime", args.detector_runtime, "--decode-threads", threads)
                 log(f"  analysis ({threads} decoding threads) {run['analysis_s']} s, peak RSS {run['peak_rss_mb']} MB")
                 key = f"{minutes:g}min" + ("" if n == 0 else f"@decode{threads}")
+                if n == 0:
+                    headline_peaks.append(run["peak_rss_mb"])
                 runs[key] = {
                     "clip_mb": round(clip.stat().st_size / 2 ** 20, 1), "written": written, **floor, **run,
                     "analysis_to_decode_floor": round(run["analysis_s"] / max(floor["decode_floor_s"], 1e-9), 2),
@@ -169,7 +178,7 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
-    peaks = [r["peak_rss_mb"] for key, r in runs.items() if "@" not in key]  # the headline setting's runs
+    peaks = headline_peaks
     emit({
         "benchmark": "long_footage",
         "clip": source.name,
