@@ -22,7 +22,8 @@ class TrainingRunForm(forms.Form):
     preset = forms.ChoiceField(label="Architecture preset", initial="vgg-s",
                                choices=[(p, p) for p in services.ARCHITECTURE_PRESETS],
                                help_text="tiny: seconds, for trials; small; vgg-s: the shipped default; vgg: larger; "
-                                         "vgg-m: 64…512, for 40 px crops; tuned: the tuning family (default widths).")
+                                         "vgg-m: 64…512, for 40 px crops; resnet-m: residual, for 44 px crops; "
+                                         "tuned: the tuning family (default widths).")
     epochs = forms.IntegerField(min_value=1, max_value=1000, initial=30)
     batch_size = forms.IntegerField(min_value=1, max_value=8192, initial=128)
     learning_rate = forms.FloatField(min_value=1e-6, max_value=10, initial=0.05,

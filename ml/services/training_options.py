@@ -15,7 +15,7 @@ from .jobs import STALE_AFTER_S
 # The engine's architecture presets (ml.engine.architectures.PRESETS). Repeated here because that
 # module imports Keras, and web processes must not pay for TensorFlow to render a form; a test
 # keeps the two lists equal.
-ARCHITECTURE_PRESETS = ("tiny", "small", "vgg-s", "vgg", "vgg-m", "tuned")
+ARCHITECTURE_PRESETS = ("tiny", "small", "vgg-s", "vgg", "vgg-m", "resnet-m", "tuned")
 AUGMENTATIONS = ("none", "light", "strong")
 CLASS_WEIGHTINGS = ("none", "sqrt", "balanced")
 MAX_FOLDS = 20
