@@ -4,6 +4,12 @@ float32 with TensorFlow's oneDNN kernels off (a second process: the switch is re
 The shipped mode and each architecture are timed on both runtimes, Keras and LiteRT (what workers run).
 
     python benchmarks/bench_classifier.py [--faces 2048] [--repeat 3] [--batch-size 256]
+                                          [--architectures vgg-s@40,resnet-m@44] [--modes none,flip]
+                                          [--architectures-only]
+
+`--architectures` and `--modes` narrow the table of candidate architectures (all of them with every
+mode can take a quarter of an hour on Keras held to AVX2, `crops` most of it); `--architectures-only`
+times just that table, which is what `judge_model --faces-per-second` needs.
 
 Also: the shipped model in its shipped inference mode (the metadata's crop, TTA and calibration)
 against the 600 faces/s floor, and each candidate architecture (untrained) with each TTA mode.
@@ -52,7 +58,32 @@ def time_config(model_path, faces, batch_size: int, repeat: int, **kwargs) -> tu
     return len(faces) / best, probs
 
 
-CANDIDATES = (("vgg-s", 48), ("vgg-s", 40), ("vgg", 40), ("vgg-m", 40))
+CANDIDATES = (("vgg-s", 48), ("vgg-s", 40), ("vgg", 40), ("vgg-m", 40), ("resnet-m", 44))
+TTA_MODES = ("none", "flip", "crops")
+
+
+def parse_architectures(value: str) -> tuple[tuple[str, int], ...]:
+    """`preset@crop,...` -> ((preset, crop), ...), each a registered architecture and a crop of 48 px faces."""
+    from ml.engine.architectures import ARCHITECTURES
+    chosen = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        preset, _, crop = item.partition("@")
+        if preset not in ARCHITECTURES:
+            raise argparse.ArgumentTypeError(f"unknown architecture {preset!r}; choose from {', '.join(ARCHITECTURES)}")
+        if not crop.isdigit() or not 16 <= int(crop) <= 48:
+            raise argparse.ArgumentTypeError(f"{item!r}: give the crop as preset@side, a side of 16-48 px (48 = whole face)")
+        chosen.append((preset, int(crop)))
+    if not chosen:
+        raise argparse.ArgumentTypeError("name at least one architecture, as preset@side")
+    return tuple(chosen)
+
+
+def parse_modes(value: str) -> tuple[str, ...]:
+    modes = tuple(filter(None, (part.strip() for part in value.split(","))))
+    unknown = sorted(set(modes) - set(TTA_MODES))
+    if unknown or not modes:
+        raise argparse.ArgumentTypeError(f"modes are a comma-separated subset of {', '.join(TTA_MODES)}")
+    return modes
 
 
 def untrained(preset: str, crop: int) -> "Path":  # noqa: F821
@@ -81,9 +112,10 @@ def runtimes() -> tuple[str, ...]:
 def architecture_table(faces, args) -> dict:
     """float32 faces/s of each candidate architecture with each test-time augmentation mode, per runtime."""
     table = {}
-    for preset, crop in CANDIDATES:
+    for preset, crop in args.architectures:
         path = untrained(preset, crop)
-        modes = ("none", "flip", "crops") if crop < 48 else ("none", "flip")
+        # A whole 48 px face has no crops to take.
+        modes = tuple(m for m in args.modes if crop < 48 or m != "crops")
         for runtime in runtimes():
             key = f"{preset}@{crop}/{runtime}"
             table[key] = {mode: round(time_config(path, faces, args.batch_size, args.repeat, tta=mode,
@@ -106,6 +138,12 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=2048)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--architectures", type=parse_architectures, default=CANDIDATES,
+                        help="comma-separated preset@crop to time (default: every candidate)")
+    parser.add_argument("--modes", type=parse_modes, default=TTA_MODES,
+                        help="comma-separated test-time augmentation modes for the architecture table")
+    parser.add_argument("--architectures-only", action="store_true",
+                        help="time only the architecture table")
     parser.add_argument("--float32-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.float32_only:
@@ -120,6 +158,12 @@ def main() -> None:
     model_path, model_desc = model_for_timing()
     faces, source = load_faces(args.faces)
     log(f"classifier benchmark: {model_desc}; {len(faces)} faces ({source})")
+    if args.architectures_only:
+        emit({"benchmark": "classifier", "faces": len(faces), "face_source": source, "batch_size": args.batch_size,
+              "architectures_float32": architecture_table(faces, args), "tensorflow": tf.__version__,
+              "cpu": cpu_info(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+              "peak_rss_mb": peak_rss_mb()})
+        return
     results = {}
     probs = {}
     skipped = {}
@@ -172,6 +216,7 @@ def main() -> None:
         "bf16_vs_float32": bf16_agreement,
         "tensorflow": tf.__version__,
         "cpu": cpu_info(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "peak_rss_mb": peak_rss_mb(),
     })
 
