@@ -122,22 +122,16 @@ def distillation_targets(data: FaceDataset, config: TrainingConfig, input_size: 
     `teacher_model` comma-separated): the teacher's calibrated probabilities on
     each face (its own test-time crops and flip), mixed with the one-hot label. Computed once, before
     training, so a distilled epoch costs what a plain one does; augmentation keeps the face's targets."""
-    paths = [p.strip() for p in (config.teacher_model or "").split(",") if p.strip()]
+    from .ensembles import ensemble_probabilities, load_members, member_paths
+
+    paths = member_paths(config.teacher_model)
     if not paths:
         return None, ""
-    from .classifier import EmotionClassifier
-
     # Several teachers are an ensemble: their calibrated probabilities are averaged (an ensemble is worth
     # 1.5-2.5 points on FER2013 but too slow to serve; distilled, one fast net carries most of it).
-    soft, shas = np.zeros((len(data), len(EMOTIONS)), np.float64), []
-    for path in paths:
-        teacher = EmotionClassifier(path, tta="flip")
-        if teacher.input_size != FACE_SIZE or teacher.labels != list(EMOTIONS):
-            from .errors import ModelFileError
-            raise ModelFileError(f"The teacher {Path(path).name} does not classify {FACE_SIZE} px "
-                                 "faces into the seven FER2013 emotions")
-        soft += teacher.predict_proba(data.images) / len(paths)
-        shas.append(teacher.sha256)
+    teachers = load_members(paths, tta="flip", face_size=FACE_SIZE)
+    soft = ensemble_probabilities(teachers, data.images)
+    shas = [teacher.sha256 for teacher in teachers]
     one_hot = np.eye(len(EMOTIONS), dtype=np.float32)[data.labels]
     targets = (config.distill_weight * soft + (1 - config.distill_weight) * one_hot).astype(np.float32)
     return targets, ",".join(shas)
