@@ -2,6 +2,7 @@
 recalibration. Each keeps what it needs in the checkpoint, so they survive a pause."""
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,9 @@ def recalibrate_batch_norm(model, batches, max_batches: int = 60) -> int:
         return 0
     saved_momentum = [layer.momentum for layer in norms]
     seen = 0
-    for x, *_ in batches.take(max_batches):
+    # A tf.data pipeline (the CPU path) or any iterable of (faces, ...) tuples (the fast lane).
+    taken = batches.take(max_batches) if hasattr(batches, "take") else islice(batches, max_batches)
+    for x, *_ in taken:
         for layer in norms:
             layer.momentum = seen / (seen + 1)  # cumulative mean: the first batch replaces the old values
         model(x, training=True)

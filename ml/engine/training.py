@@ -93,7 +93,7 @@ def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
     return {i: float(w) for i, w in enumerate(weights)}
 
 
-def _lr_at(epoch: int, config: TrainingConfig) -> float:
+def learning_rate_at(epoch: int, config: TrainingConfig) -> float:
     if epoch < config.warmup_epochs:
         return config.learning_rate * (epoch + 1) / (config.warmup_epochs + 1)
     progress = (epoch - config.warmup_epochs) / max(1, config.epochs - config.warmup_epochs)
@@ -285,7 +285,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch_started = time.perf_counter()
-            self.model.optimizer.learning_rate.assign(_lr_at(epoch, config))
+            self.model.optimizer.learning_rate.assign(learning_rate_at(epoch, config))
             seed_dropout(self.model, config.seed, epoch)
 
         def on_epoch_end(self, epoch, logs=None):
@@ -293,7 +293,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
             epoch_s = time.perf_counter() - self.epoch_started
             epoch_times.append(epoch_s)
             compute_s += epoch_s
-            row = {"epoch": epoch + 1, "lr": _lr_at(epoch, config), "epoch_s": round(epoch_s, 1),
+            row = {"epoch": epoch + 1, "lr": learning_rate_at(epoch, config), "epoch_s": round(epoch_s, 1),
                    **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
             history.append(row)
             if swa_from is not None and epoch + 1 > swa_from:
