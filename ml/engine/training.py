@@ -94,6 +94,8 @@ def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
 
 
 def learning_rate_at(epoch: int, config: TrainingConfig) -> float:
+    """The recipe's rate for `epoch` (0-based): linear warm-up, then cosine decay to zero at `epochs`.
+    Any config with `learning_rate`, `warmup_epochs` and `epochs` will do (the fast lane's too)."""
     if epoch < config.warmup_epochs:
         return config.learning_rate * (epoch + 1) / (config.warmup_epochs + 1)
     progress = (epoch - config.warmup_epochs) / max(1, config.epochs - config.warmup_epochs)
