@@ -37,6 +37,7 @@ import numpy as np
 
 from .augmentation import AUGMENTATION_LEVELS
 from .averaging import WeightAverage, recalibrate_batch_norm
+from .ensembles import member_paths
 from .labels import EMOTIONS
 
 FACE_SIZE = 48  # the packed faces' side (FER2013's)
@@ -195,7 +196,8 @@ def _training_model(student, config: FastLaneConfig):
     faces = keras.Input((FACE_SIZE, FACE_SIZE, 1), name="faces")
     view = _face_views_layer()(config.crop_size, config.augmentation, config.seed, name="views", dtype="float32")(faces)
     student_probs = student(_centre_crop_layer(config.crop_size)(view))
-    teachers = [keras.models.load_model(p.strip(), compile=False) for p in config.teacher.split(",") if p.strip()]
+    # Raw probabilities: a teacher trained earlier in the same lease has no calibration yet.
+    teachers = [keras.models.load_model(path, compile=False) for path in member_paths(config.teacher)]
     if not teachers:
         return keras.Model(faces, student_probs), 0
     read = []
@@ -282,7 +284,7 @@ def train(config: FastLaneConfig) -> FastLaneResult:
     run = {"config": asdict(config), "epochs": plan["epochs"], "history": history, "n_train": len(x),
            "dataset_content_hash": content_hash, "dataset_name": source,
            "swa": {"epochs": average.count} if average.count else None,
-           "teachers": [Path(p).name for p in config.teacher.split(",") if p.strip()],
+           "teachers": [Path(path).name for path in member_paths(config.teacher)],
            "backend": keras.backend.backend(), "device": _device(),
            "wall_time_s": round(time.perf_counter() - started, 1)}
     (out / "run.json").write_text(json.dumps(run, indent=1))
