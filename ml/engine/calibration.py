@@ -154,7 +154,7 @@ def calibrate_model_file(model_path: str, data_path: str, *, tta: str = "flip", 
     from .evaluation import evaluate_probabilities
 
     data = read_dataset(data_path)
-    data = data.split("val") if (data.splits == "val").any() else data
+    data = data.split_if_present("val")
     data = data.subset(data.labels >= 0)
     clf = EmotionClassifier(model_path, tta=tta, calibrated=False)
     probs = clf.predict_proba(data.images, batch_size=batch_size)

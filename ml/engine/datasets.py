@@ -54,6 +54,10 @@ class FaceDataset:
     def split(self, name: str) -> "FaceDataset":
         return self.subset(self.splits == name)
 
+    def split_if_present(self, name: str) -> "FaceDataset":
+        """The `name` split where the data has one (a train/ val/ layout), else all of it."""
+        return self.split(name) if (self.splits == name).any() else self
+
     def class_counts(self) -> dict[str, int]:
         return {label: int((self.labels == i).sum()) for i, label in enumerate(EMOTIONS)}
 

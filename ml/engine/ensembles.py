@@ -62,7 +62,7 @@ def measure(paths: list[str], data_path: str, *, tta: str = "none", batch_size: 
     from .datasets import FACE_SIZE, read_dataset
 
     data = read_dataset(data_path)
-    data = data.split("val") if (data.splits == "val").any() else data  # as calibration reads it
+    data = data.split_if_present("val")  # as calibration reads it
     data = data.subset(data.labels >= 0)
     members = load_members(paths, tta=tta, face_size=FACE_SIZE)
     probs = member_probabilities(members, data.images, batch_size)

@@ -37,10 +37,9 @@ import numpy as np
 
 from .augmentation import AUGMENTATION_LEVELS
 from .averaging import WeightAverage, recalibrate_batch_norm
+from .datasets import FACE_SIZE, read_dataset
 from .ensembles import member_paths
 from .labels import EMOTIONS
-
-FACE_SIZE = 48  # the packed faces' side (FER2013's)
 
 
 # --- the faces, packed to travel ---------------------------------------------------------------------
@@ -49,9 +48,8 @@ def pack(data_path: str, out_path: str, limit_per_class: int | None = None) -> d
     losslessly WebP-encoded (the pixels come back exactly), the labels, and the content hash."""
     import cv2
 
-    from .datasets import read_dataset
     data = read_dataset(data_path, limit_per_class=limit_per_class)
-    data = data.split("train") if (data.splits == "train").any() else data
+    data = data.split_if_present("train")
     data = data.subset(data.labels >= 0)
     encoded = [cv2.imencode(".webp", face, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes() for face in data.images]
     offsets = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)

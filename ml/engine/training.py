@@ -105,13 +105,10 @@ def learning_rate_at(epoch: int, config: TrainingConfig) -> float:
 def _load_data(config: TrainingConfig) -> tuple[FaceDataset, FaceDataset | None]:
     data = read_dataset(config.train_data, limit_per_class=config.limit_per_class)
     if config.val_data:
-        train = data.subset(data.splits != "test")
-        if (train.splits == "train").any():
-            train = train.split("train")
-        val = read_dataset(config.val_data, limit_per_class=config.limit_per_class)
-        val = val.split("val") if (val.splits == "val").any() else val
+        train = data.subset(data.splits != "test").split_if_present("train")
+        val = read_dataset(config.val_data, limit_per_class=config.limit_per_class).split_if_present("val")
     else:
-        train = data.split("train") if (data.splits == "train").any() else data
+        train = data.split_if_present("train")
         val = data.split("val") if (data.splits == "val").any() else None
     if len(train) == 0:
         from .errors import DatasetError
