@@ -101,6 +101,20 @@ def _hash_update(h, name: str, data: bytes) -> None:
     h.update(hashlib.sha256(data).digest())
 
 
+def _read_face(source: _Source, name: str, shown_as: str, h, size: int, face_cropper) -> np.ndarray | None:
+    """One image file of a dataset as a face (cropped by `face_cropper` when given), its name and bytes
+    added to the content hash `h`; None when it cannot be decoded. `shown_as` names it in errors and hashes."""
+    data = source.read(name)
+    try:
+        grey = decode_grey(data, shown_as)
+    except DatasetError:
+        return None
+    if face_cropper is not None:
+        grey = face_cropper(grey)
+    _hash_update(h, shown_as, data)
+    return _to_face(grey, size)
+
+
 def read_dataset(path: str | os.PathLike, size: int = FACE_SIZE, limit_per_class: int | None = None,
                  face_cropper=None) -> FaceDataset:
     """Read any supported dataset format, chosen by content.
@@ -155,16 +169,11 @@ def _read_class_folders(source: _Source, names: list[str], size: int, limit_per_
             if per_class.get(key, 0) >= limit_per_class:
                 continue
             per_class[key] = per_class.get(key, 0) + 1
-        data = source.read(name)
-        try:
-            grey = decode_grey(data, name)
-        except DatasetError:
+        face = _read_face(source, name, name, h, size, face_cropper)
+        if face is None:
             unreadable.append(name)
             continue
-        if face_cropper is not None:
-            grey = face_cropper(grey)
-        _hash_update(h, name, data)
-        images.append(_to_face(grey, size))
+        images.append(face)
         labels.append(idx)
         splits.append(split)
         paths.append(name)
@@ -249,16 +258,11 @@ def _read_manifest(source: _Source, manifest_name: str, size: int, face_cropper)
             idx = EMOTIONS.index(label)
         else:
             idx = -1
-        data = source.read(name)
-        try:
-            grey = decode_grey(data, rel)
-        except DatasetError:
+        face = _read_face(source, name, rel, h, size, face_cropper)
+        if face is None:
             unreadable.append(rel)
             continue
-        if face_cropper is not None:
-            grey = face_cropper(grey)
-        _hash_update(h, rel, data)
-        images.append(_to_face(grey, size))
+        images.append(face)
         labels.append(idx)
         paths.append(rel)
         for c in attr_cols:
