@@ -1,4 +1,5 @@
-"""What every ML page shares: the staff-only guard and the page's figures as one JSON object."""
+"""What every ML page shares: the staff-only guard, the page's figures as one JSON object, and how a
+form that starts a job answers (queued, or the refusal on the form)."""
 from __future__ import annotations
 
 from functools import wraps
@@ -7,11 +8,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 
 from emo7ion_site.plotting import figures_json
 
-from .. import selectors
+from .. import selectors, services
 
 
 def staff_required(view):
@@ -42,3 +43,23 @@ def after_cancel(request, job, detail_url: str, what: str):
     messages.info(request, "Cancelled." if job.status == "cancelled" else
                   f"Cancel requested: the {what} stops after its current epoch.")
     return redirect(detail_url, pk=job.pk)
+
+
+def start_from_form(request, form, start, *, done: str, detail_url: str, refused=services.JobRefused):
+    """A POSTed, valid form that starts something: `start(form.cleaned_data)` and a redirect to the new
+    object's page, with `done` (formatted with it as `obj`) as the message. None otherwise, with a
+    refusal (`refused`: the service's error for a job it will not start) shown on the form."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        obj = start(form.cleaned_data)
+    except refused as exc:
+        form.add_error(None, str(exc))
+        return None
+    messages.success(request, done.format(obj=obj))
+    return redirect(detail_url, pk=obj.pk)
+
+
+def form_page(request, template: str, context: dict):
+    """The page of a form (`context["form"]`): 400 when it was sent with errors, so clients and tests can tell."""
+    return render(request, template, context, status=400 if context["form"].errors else 200)

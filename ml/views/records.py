@@ -13,7 +13,7 @@ from emo7ion_site.uploads import size_limit_message, stopped_upload
 
 from .. import figures, selectors, services
 from ..forms import BiasAuditForm, DatasetUploadForm, EvaluationForm
-from .common import page_figures, staff_required
+from .common import form_page, page_figures, staff_required, start_from_form
 
 
 @staff_required
@@ -43,17 +43,13 @@ def dataset_upload(request):
     stopped = stopped_upload(request)  # known once the body is parsed, as it is above
     if stopped:
         form.add_error("file", size_limit_message(stopped.size_bytes))
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            dataset = services.dataset_import(path_or_file=d["file"], name=d["name"], kind=d["kind"] or None,
-                                              created_by=request.user, skip_invalid=d["skip_invalid"])
-        except services.DatasetImportError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Dataset {dataset.name} imported: {dataset.n_images:,} images.")
-            return redirect("ml:dataset_detail", pk=dataset.pk)
-    return render(request, "ml/dataset_upload.html", {"form": form}, status=400 if form.errors else 200)
+    started = start_from_form(
+        request, form, lambda d: services.dataset_import(
+            path_or_file=d["file"], name=d["name"], kind=d["kind"] or None, created_by=request.user,
+            skip_invalid=d["skip_invalid"]),
+        done="Dataset {obj.name} imported: {obj.n_images:,} images.", detail_url="ml:dataset_detail",
+        refused=services.DatasetImportError)
+    return started or form_page(request, "ml/dataset_upload.html", {"form": form})
 
 
 @staff_required
@@ -145,17 +141,12 @@ def model_version_rollback(request):
 def evaluation_new(request):
     initial = {"model_version": request.GET.get("model")} if request.GET.get("model") else None
     form = EvaluationForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            ev = services.evaluation_run(model_version=d["model_version"], dataset=d["dataset"], split=d["split"],
-                                         tta=d["tta"], faces=d["faces"], created_by=request.user)
-        except services.JobRefused as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Evaluation {ev.pk} queued.")
-            return redirect("ml:evaluation_detail", pk=ev.pk)
-    return render(request, "ml/evaluation_form.html", {"form": form}, status=400 if form.errors else 200)
+    started = start_from_form(
+        request, form, lambda d: services.evaluation_run(
+            model_version=d["model_version"], dataset=d["dataset"], split=d["split"], tta=d["tta"],
+            faces=d["faces"], created_by=request.user),
+        done="Evaluation {obj.pk} queued.", detail_url="ml:evaluation_detail")
+    return started or form_page(request, "ml/evaluation_form.html", {"form": form})
 
 
 @login_required
@@ -172,19 +163,13 @@ def evaluation_detail(request, pk: int):
 def bias_audit_new(request):
     initial = {"model_version": request.GET.get("model")} if request.GET.get("model") else None
     form = BiasAuditForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            audit = services.bias_audit_run(
-                model_version=d["model_version"], dataset=d["dataset"], attributes=d["attribute_list"],
-                gap_threshold=d["gap_threshold"], ratio_threshold=d["ratio_threshold"],
-                min_group_size=d["min_group_size"], created_by=request.user)
-        except services.JobRefused as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Bias audit {audit.pk} queued.")
-            return redirect("ml:bias_audit_detail", pk=audit.pk)
-    return render(request, "ml/bias_audit_form.html", {"form": form}, status=400 if form.errors else 200)
+    started = start_from_form(
+        request, form, lambda d: services.bias_audit_run(
+            model_version=d["model_version"], dataset=d["dataset"], attributes=d["attribute_list"],
+            gap_threshold=d["gap_threshold"], ratio_threshold=d["ratio_threshold"],
+            min_group_size=d["min_group_size"], created_by=request.user),
+        done="Bias audit {obj.pk} queued.", detail_url="ml:bias_audit_detail")
+    return started or form_page(request, "ml/bias_audit_form.html", {"form": form})
 
 
 @login_required

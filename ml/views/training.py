@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from .. import figures, selectors, services
 from ..forms import TrainingRunForm
 from ..models import TrainingRun
-from .common import after_cancel, live_status, page_figures, staff_required
+from .common import after_cancel, form_page, live_status, page_figures, staff_required, start_from_form
 
 
 def _run_figure(run: TrainingRun):
@@ -21,17 +21,12 @@ def _run_figure(run: TrainingRun):
 @staff_required
 def training_list(request):
     form = TrainingRunForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            run = services.training_run_start(dataset=form.cleaned_data["dataset"], config=form.config(),
-                                              created_by=request.user)
-        except services.JobRefused as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Training run {run.pk} queued.")
-            return redirect("ml:training_detail", pk=run.pk)
-    return render(request, "ml/training_list.html", {"form": form, "runs": selectors.training_runs_list()[:100]},
-                  status=400 if form.errors else 200)
+    started = start_from_form(
+        request, form, lambda d: services.training_run_start(dataset=d["dataset"], config=form.config(),
+                                                             created_by=request.user),
+        done="Training run {obj.pk} queued.", detail_url="ml:training_detail")
+    return started or form_page(request, "ml/training_list.html",
+                                {"form": form, "runs": selectors.training_runs_list()[:100]})
 
 
 @staff_required

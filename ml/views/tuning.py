@@ -7,26 +7,20 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import figures, selectors, services
 from ..forms import TrainBestForm, TuningRunForm
-from .common import after_cancel, live_status, page_figures, staff_required
+from .common import after_cancel, form_page, live_status, page_figures, staff_required, start_from_form
 
 
 @staff_required
 def tuning_list(request):
     form = TuningRunForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            run = services.tuning_run_start(
-                dataset=d["dataset"], val_dataset=d["val_dataset"], algorithm=d["algorithm"],
-                max_trials=d["max_trials"], epochs_per_trial=d["epochs_per_trial"], batch_size=d["batch_size"],
-                limit_per_class=d["limit_per_class"], created_by=request.user)
-        except services.JobRefused as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Tuning run {run.pk} queued.")
-            return redirect("ml:tuning_detail", pk=run.pk)
-    return render(request, "ml/tuning_list.html", {"form": form, "runs": selectors.tuning_runs_list()[:100]},
-                  status=400 if form.errors else 200)
+    started = start_from_form(
+        request, form, lambda d: services.tuning_run_start(
+            dataset=d["dataset"], val_dataset=d["val_dataset"], algorithm=d["algorithm"],
+            max_trials=d["max_trials"], epochs_per_trial=d["epochs_per_trial"], batch_size=d["batch_size"],
+            limit_per_class=d["limit_per_class"], created_by=request.user),
+        done="Tuning run {obj.pk} queued.", detail_url="ml:tuning_detail")
+    return started or form_page(request, "ml/tuning_list.html",
+                                {"form": form, "runs": selectors.tuning_runs_list()[:100]})
 
 
 @staff_required
