@@ -116,24 +116,44 @@ def _load_data(config: TrainingConfig) -> tuple[FaceDataset, FaceDataset | None]
     return train, val
 
 
-def distillation_targets(data: FaceDataset, config: TrainingConfig, input_size: int) -> tuple[np.ndarray | None, str]:
+def distillation_targets(data: FaceDataset, config: TrainingConfig, input_size: int,
+                         cache: Path | None = None) -> tuple[np.ndarray | None, str]:
     """Soft targets from a teacher (Hinton et al. 2015, offline), or the mean of several (an ensemble,
     `teacher_model` comma-separated): the teacher's calibrated probabilities on
     each face (its own test-time crops and flip), mixed with the one-hot label. Computed once, before
-    training, so a distilled epoch costs what a plain one does; augmentation keeps the face's targets."""
+    training, so a distilled epoch costs what a plain one does; augmentation keeps the face's targets.
+
+    `cache` (the run's checkpoint folder keeps one) holds them for a resumed run: three teachers take
+    minutes over FER2013 on two cores, every session. It is used only for the same teacher files, faces
+    and distillation weight; anything else recomputes and replaces it."""
+    from .classifier import sha256_of
     from .ensembles import ensemble_probabilities, load_members, member_paths
 
     paths = member_paths(config.teacher_model)
     if not paths:
         return None, ""
+    shas = ",".join(sha256_of(path) for path in paths)
+    key = {"teachers": shas, "faces": _faces_fingerprint(data), "distill_weight": config.distill_weight}
+    if cache is not None and cache.is_file():
+        with np.load(cache) as stored:
+            if json.loads(str(stored["key"])) == key and stored["targets"].shape == (len(data), len(EMOTIONS)):
+                return stored["targets"], shas
     # Several teachers are an ensemble: their calibrated probabilities are averaged (an ensemble is worth
     # 1.5-2.5 points on FER2013 but too slow to serve; distilled, one fast net carries most of it).
     teachers = load_members(paths, tta="flip", face_size=FACE_SIZE)
     soft = ensemble_probabilities(teachers, data.images)
-    shas = [teacher.sha256 for teacher in teachers]
     one_hot = np.eye(len(EMOTIONS), dtype=np.float32)[data.labels]
     targets = (config.distill_weight * soft + (1 - config.distill_weight) * one_hot).astype(np.float32)
-    return targets, ",".join(shas)
+    if cache is not None:
+        np.savez_compressed(cache, targets=targets, key=json.dumps(key))
+    return targets, shas
+
+
+def _faces_fingerprint(data: FaceDataset) -> str:
+    import hashlib
+    digest = hashlib.sha256(np.ascontiguousarray(data.images).tobytes())
+    digest.update(np.ascontiguousarray(data.labels).tobytes())
+    return digest.hexdigest()
 
 
 def _load_initial_weights(model, config: TrainingConfig) -> None:
@@ -271,7 +291,7 @@ def train(config: TrainingConfig, on_epoch: EpochCallback | None = None,
     weights = class_weights(train_data.labels, config.class_weighting)
     sample_weights = (np.array([weights[i] for i in range(len(EMOTIONS))], np.float32)[train_data.labels]
                       if weights is not None else None)
-    targets, teacher_sha = distillation_targets(train_data, config, input_size)
+    targets, teacher_sha = distillation_targets(train_data, config, input_size, cache=ckpt_dir / "targets.npz")
     train_ds, steps = training_stream(train_data, config, initial_epoch, input_size, targets, sample_weights)
     val_ds = evaluation_stream(val_data, input_size) if val_data is not None else None
     swa_from = config.epochs - config.swa_epochs if config.swa_epochs else None

@@ -152,6 +152,36 @@ def test_a_student_distilled_from_a_teacher_records_it(fer_sample_dir, tmp_path,
     np.testing.assert_allclose(ensemble_targets, 0.6 * mean + 0.4 * np.eye(7)[data.labels], atol=1e-5)
 
 
+def test_a_resumed_student_reads_its_soft_targets_from_the_checkpoint(fer_sample_dir, tmp_path, tiny_model_path,
+                                                                      monkeypatch):
+    from ml.engine import ensembles
+    from ml.engine.datasets import read_dataset
+    from ml.engine.training import distillation_targets
+
+    config = _config(fer_sample_dir, tmp_path / "student", teacher_model=str(tiny_model_path), distill_weight=0.6)
+    data = read_dataset(str(fer_sample_dir), limit_per_class=3)
+    cache = tmp_path / "targets.npz"
+    fresh, sha = distillation_targets(data, config, 40, cache=cache)
+    assert cache.is_file()
+
+    teacher_runs = []
+    real = ensembles.ensemble_probabilities
+    monkeypatch.setattr(ensembles, "ensemble_probabilities",
+                        lambda *a, **k: teacher_runs.append(1) or real(*a, **k))
+    again, same_sha = distillation_targets(data, config, 40, cache=cache)
+    assert teacher_runs == [] and same_sha == sha          # read back: no teacher ran
+    np.testing.assert_array_equal(again, fresh)
+
+    # Another weight, other faces or other teachers: recomputed, never the stale targets.
+    reweighted, _ = distillation_targets(data, replace(config, distill_weight=0.5), 40, cache=cache)
+    assert len(teacher_runs) == 1 and not np.allclose(reweighted, fresh)
+    fewer = read_dataset(str(fer_sample_dir), limit_per_class=2)
+    assert distillation_targets(fewer, config, 40, cache=cache)[0].shape == (len(fewer), 7)
+    assert len(teacher_runs) == 2
+    pair = replace(config, teacher_model=f"{tiny_model_path},{tiny_model_path}")
+    assert distillation_targets(data, pair, 40, cache=cache)[1] == f"{sha},{sha}" and len(teacher_runs) == 3
+
+
 def test_a_checkpoint_from_before_an_option_existed_still_resumes(fer_sample_dir, tmp_path):
     from ml.engine.training import _config_identity, same_run
     config = _config(fer_sample_dir, tmp_path / "run")
