@@ -8,6 +8,7 @@ with the project's own code.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -124,16 +125,19 @@ def distillation_targets(data: FaceDataset, config: TrainingConfig, input_size: 
     training, so a distilled epoch costs what a plain one does; augmentation keeps the face's targets.
 
     `cache` (the run's checkpoint folder keeps one) holds them for a resumed run: three teachers take
-    minutes over FER2013 on two cores, every session. It is used only for the same teacher files, faces
-    and distillation weight; anything else recomputes and replaces it."""
-    from .classifier import sha256_of
+    minutes over FER2013 on two cores, every session. It is used only for the same teacher files (their
+    weights and their metadata, which holds the calibration applied to their probabilities), faces and
+    distillation weight; anything else recomputes and replaces it."""
+    from .classifier import metadata_path_for, sha256_of
     from .ensembles import ensemble_probabilities, load_members, member_paths
 
     paths = member_paths(config.teacher_model)
     if not paths:
         return None, ""
     shas = ",".join(sha256_of(path) for path in paths)
-    key = {"teachers": shas, "faces": _faces_fingerprint(data), "distill_weight": config.distill_weight}
+    calibrations = [sha256_of(m) if (m := metadata_path_for(path)).is_file() else "" for path in paths]
+    key = {"teachers": shas, "calibrations": calibrations, "faces": _faces_fingerprint(data),
+           "distill_weight": config.distill_weight}
     if cache is not None and cache.is_file():
         with np.load(cache) as stored:
             if json.loads(str(stored["key"])) == key and stored["targets"].shape == (len(data), len(EMOTIONS)):
@@ -150,7 +154,6 @@ def distillation_targets(data: FaceDataset, config: TrainingConfig, input_size: 
 
 
 def _faces_fingerprint(data: FaceDataset) -> str:
-    import hashlib
     digest = hashlib.sha256(np.ascontiguousarray(data.images).tobytes())
     digest.update(np.ascontiguousarray(data.labels).tobytes())
     return digest.hexdigest()

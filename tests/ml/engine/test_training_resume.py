@@ -181,6 +181,24 @@ def test_a_resumed_student_reads_its_soft_targets_from_the_checkpoint(fer_sample
     pair = replace(config, teacher_model=f"{tiny_model_path},{tiny_model_path}")
     assert distillation_targets(data, pair, 40, cache=cache)[1] == f"{sha},{sha}" and len(teacher_runs) == 3
 
+    # A teacher calibrated again (its metadata, not its weights, changed): recomputed too.
+    import shutil
+
+    from ml.engine.classifier import metadata_path_for
+    teacher = tmp_path / "teacher" / tiny_model_path.name
+    teacher.parent.mkdir()
+    shutil.copy(tiny_model_path, teacher)
+    shutil.copy(metadata_path_for(tiny_model_path), metadata_path_for(teacher))
+    moved = replace(config, teacher_model=str(teacher))
+    distillation_targets(data, moved, 40, cache=cache)
+    assert len(teacher_runs) == 4
+    distillation_targets(data, moved, 40, cache=cache)
+    assert len(teacher_runs) == 4                           # the same files: read back
+    meta = json.loads(metadata_path_for(teacher).read_text())
+    metadata_path_for(teacher).write_text(json.dumps({**meta, "calibration": {"temperature": 2.0}}))
+    distillation_targets(data, moved, 40, cache=cache)
+    assert len(teacher_runs) == 5
+
 
 def test_a_checkpoint_from_before_an_option_existed_still_resumes(fer_sample_dir, tmp_path):
     from ml.engine.training import _config_identity, same_run
