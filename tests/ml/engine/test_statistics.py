@@ -229,7 +229,9 @@ def test_a_frame_level_bootstrap_would_be_about_twice_as_sure_at_5_fps(clip_at_t
     assert w[5.0, "sad"]["track"] / w[1.0, "sad"]["track"] > w[5.0, "sad"]["frame"] / w[1.0, "sad"]["frame"] + 0.1
 
 
-@pytest.mark.xfail(strict=False, reason=(
+# Strict and for the assertion only: the day the shipped model holds its expressions within a person this
+# passes and the suite fails on the XPASS, so the marker comes off; any other error is a failure, not expected.
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "On this 4 s clip the shipped model reads 'happy' on 1 of 41 faces at 1 fps and 4 of 165 at 5 fps, "
     "scattered over three people: the label flickers frame to frame, so sampling 5x more often measures "
     "each person better and the honest interval over tracks narrows by about 60%. The 25% bound holds "
